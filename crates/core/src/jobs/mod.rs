@@ -1,0 +1,441 @@
+//! The durable job queue: registry of handlers, a fixed pool of workers, cancellation,
+//! retries and crash recovery (CONTRACT.md §6).
+
+mod context;
+pub mod handlers;
+mod model;
+pub mod queue;
+pub mod scheduler;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use context::{Abort, AbortReason, BoxFuture, JobCtx, OwnedUpdate};
+pub use model::*;
+pub use queue::{Created, NewJob};
+
+use crate::error::{Error, Result};
+use crate::events::{Bus, Event, Level};
+use crate::store::{lock, Store};
+
+/// A job handler: takes the context, returns the outcome. Panics are caught by the worker.
+pub type Handler = Arc<dyn Fn(JobCtx) -> BoxFuture<Outcome> + Send + Sync>;
+
+/// How long a stopped handler may take to settle before its slot is freed anyway.
+pub const ABORT_GRACE: Duration = Duration::from_secs(5);
+
+/// How often an idle worker looks at the queue even without a wake-up (delayed jobs, and
+/// jobs inserted by hand into the database).
+const IDLE_POLL: Duration = Duration::from_millis(1000);
+
+struct Registered {
+    handler: Handler,
+    max_attempts: i64,
+    builtin: bool,
+}
+
+/// The jobs part of an open backend.
+pub struct JobSystem {
+    store: Arc<Store>,
+    bus: Arc<Bus>,
+    registry: RwLock<BTreeMap<String, Registered>>,
+    /// Abort signals of the jobs workers hold, by id.
+    running: Mutex<HashMap<String, Abort>>,
+    active: AtomicUsize,
+    workers: usize,
+    wake: Notify,
+    stop: CancellationToken,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl JobSystem {
+    /// A job system over `store`; no worker runs until [`JobSystem::start`].
+    pub fn new(store: Arc<Store>, bus: Arc<Bus>, workers: usize) -> Arc<JobSystem> {
+        Arc::new(JobSystem {
+            store,
+            bus,
+            registry: RwLock::new(BTreeMap::new()),
+            running: Mutex::new(HashMap::new()),
+            active: AtomicUsize::new(0),
+            workers,
+            wake: Notify::new(),
+            stop: CancellationToken::new(),
+            handles: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Registers a built-in handler.
+    pub fn register_builtin(&self, job_type: &str, handler: Handler) {
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        registry.insert(
+            job_type.to_string(),
+            Registered {
+                handler,
+                max_attempts: default_max_attempts(job_type),
+                builtin: true,
+            },
+        );
+    }
+
+    /// Registers (or replaces) a handler of the host, e.g. a JS function. Built-in types are
+    /// `E_CONFLICT`; an empty type is `E_INVALID_INPUT`.
+    pub fn register_external(&self, job_type: &str, max_attempts: i64, handler: Handler) -> Result<()> {
+        if job_type.is_empty() {
+            return Err(Error::BadRequest("job type must be a non-empty string".into()));
+        }
+        if !(1..=20).contains(&max_attempts) {
+            return Err(Error::BadRequest("maxAttempts must be an integer from 1 to 20".into()));
+        }
+        {
+            let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+            if registry.get(job_type).is_some_and(|r| r.builtin) {
+                return Err(Error::Conflict(format!(
+                    "'{job_type}' is a built-in job type and cannot be replaced"
+                )));
+            }
+            registry.insert(
+                job_type.to_string(),
+                Registered {
+                    handler,
+                    max_attempts,
+                    builtin: false,
+                },
+            );
+        }
+        // Queued jobs of this type may have been waiting for a handler.
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// Known types, sorted.
+    pub fn known_types(&self) -> Vec<String> {
+        let registry = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        registry.keys().cloned().collect()
+    }
+
+    /// The default budget of a known type, `None` for an unknown one.
+    pub fn type_max_attempts(&self, job_type: &str) -> Option<i64> {
+        let registry = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        registry.get(job_type).map(|r| r.max_attempts)
+    }
+
+    fn handler(&self, job_type: &str) -> Option<Handler> {
+        let registry = self.registry.read().unwrap_or_else(|p| p.into_inner());
+        registry.get(job_type).map(|r| Arc::clone(&r.handler))
+    }
+
+    fn types_json(&self) -> String {
+        Value::from(self.known_types()).to_string()
+    }
+
+    /// Jobs executing now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Size of the pool.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Claimable queued jobs and queued jobs without handler, by type.
+    pub async fn depth(&self) -> Result<(i64, Vec<(String, i64)>)> {
+        let types = self.types_json();
+        self.store.read(move |c| queue::depth(c, &types)).await
+    }
+
+    /// Inserts a job and wakes a worker.
+    pub async fn create(&self, job: NewJob) -> Result<Created> {
+        Ok(self.create_checked(job).await?.0)
+    }
+
+    /// As [`JobSystem::create`], also telling whether a new row was inserted (false when a
+    /// `unique_key` matched a pending job).
+    pub async fn create_checked(&self, job: NewJob) -> Result<(Created, bool)> {
+        let bus = Arc::clone(&self.bus);
+        let (created, inserted) = self.store.write(move |c| queue::insert(c, &bus, job)).await?;
+        if inserted {
+            self.wake.notify_one();
+        }
+        Ok((created, inserted))
+    }
+
+    /// Cancels a job: at once when queued; a running one is marked `canceled` first, then its
+    /// abort signal fires and the handler stops.
+    pub async fn cancel(&self, job_id: &str) -> Result<Created> {
+        let bus = Arc::clone(&self.bus);
+        let id = job_id.to_string();
+        let (status, _) = self.store.write(move |c| queue::cancel(c, &bus, &id)).await?;
+        let abort = lock(&self.running).get(job_id).cloned();
+        if let Some(abort) = abort {
+            if status == CANCELED {
+                abort.fire(AbortReason::Canceled);
+            }
+        }
+        Ok(Created {
+            job_id: job_id.to_string(),
+            status,
+        })
+    }
+
+    /// The abort signal of a job a worker holds, if it is still live.
+    pub fn live_abort(&self, job_id: &str) -> Option<Abort> {
+        lock(&self.running).get(job_id).cloned()
+    }
+
+    /// A context for a job a worker holds (used by host handlers for `ctx.progress`/`ctx.log`).
+    pub async fn context_of(&self, job_id: &str) -> Result<JobCtx> {
+        let abort = self
+            .live_abort(job_id)
+            .ok_or_else(|| Error::Canceled("job is not running".into()))?;
+        if abort.is_fired() {
+            return Err(Error::Canceled("job was canceled".into()));
+        }
+        let id = job_id.to_string();
+        let job = self.store.read(move |c| queue::get(c, &id)).await?;
+        Ok(JobCtx {
+            attempt: 0,
+            job,
+            store: Arc::clone(&self.store),
+            bus: Arc::clone(&self.bus),
+            abort,
+        })
+    }
+
+    /// Starts the workers.
+    pub fn start(self: &Arc<Self>) {
+        let mut handles = lock(&self.handles);
+        for _ in 0..self.workers {
+            let system = Arc::clone(self);
+            handles.push(tokio::spawn(async move { system.worker_loop().await }));
+        }
+    }
+
+    /// Stops claiming, aborts running jobs with `shutdown`, waits up to [`ABORT_GRACE`] for the
+    /// workers, and applies the recovery policy to what they left running.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.stop.cancel();
+        self.wake.notify_waiters();
+        let interrupted: Vec<String> = {
+            let running = lock(&self.running);
+            for abort in running.values() {
+                abort.fire(AbortReason::Shutdown);
+            }
+            running.keys().cloned().collect()
+        };
+        let handles: Vec<_> = lock(&self.handles).drain(..).collect();
+        let join_all = async {
+            for h in handles {
+                let _ = h.await;
+            }
+        };
+        let _ = tokio::time::timeout(ABORT_GRACE + Duration::from_millis(500), join_all).await;
+        if !interrupted.is_empty() {
+            let bus = Arc::clone(&self.bus);
+            self.store
+                .write(move |c| queue::recover(c, &bus, Some(&interrupted)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn worker_loop(self: Arc<Self>) {
+        while !self.stop.is_cancelled() {
+            // Register interest before looking at the queue so a wake-up between the look and
+            // the wait is not lost.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let types = self.types_json();
+            match self.store.write(move |c| queue::claim(c, &types)).await {
+                Ok(Some(claimed)) => {
+                    self.run(claimed).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(Error::Closed) => break,
+                Err(_) => {
+                    // A transient database error (disk full, busy): back off, never die.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            let wait = match self.store.read(queue::next_due_in_ms).await {
+                Ok(Some(ms)) => Duration::from_millis(ms as u64).min(IDLE_POLL),
+                _ => IDLE_POLL,
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.cancelled() => break,
+            }
+        }
+    }
+
+    async fn run(&self, claimed: Claimed) {
+        let job_id = claimed.record.job_id.clone();
+        let abort = Abort::default();
+        lock(&self.running).insert(job_id.clone(), abort.clone());
+        self.active.fetch_add(1, Ordering::Relaxed);
+
+        let outcome = match self.handler(&claimed.record.job_type) {
+            Some(handler) => {
+                let ctx = JobCtx {
+                    job: claimed.record.clone(),
+                    attempt: claimed.attempt,
+                    store: Arc::clone(&self.store),
+                    bus: Arc::clone(&self.bus),
+                    abort: abort.clone(),
+                };
+                execute(handler, ctx, &abort).await
+            }
+            // The handler was unregistered between claim and run: nothing sensible to do but
+            // fail the job clearly.
+            None => Some(Err(Failure::new(format!(
+                "no handler for job type '{}'",
+                claimed.record.job_type
+            )))),
+        };
+
+        match (abort.reason(), outcome) {
+            // Canceled: the cancel already wrote the final state; the outcome is discarded.
+            (Some(AbortReason::Canceled), _) => {}
+            // Shutdown: the job stays as it is; close() applies the recovery policy.
+            (Some(AbortReason::Shutdown), _) => {}
+            (None, Some(outcome)) => self.finish(&claimed, outcome).await,
+            (None, None) => {}
+        }
+        let id = job_id.clone();
+        let _ = self.store.write(move |c| queue::release(c, &id)).await;
+        lock(&self.running).remove(&job_id);
+        self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn finish(&self, claimed: &Claimed, outcome: Outcome) {
+        let job_id = claimed.record.job_id.clone();
+        let bus = Arc::clone(&self.bus);
+        let result = match outcome {
+            Ok(success) => {
+                self.store
+                    .write(move |c| write_success(c, &bus, &job_id, success))
+                    .await
+            }
+            Err(failure)
+                if claimed.retry_failures && claimed.attempt < claimed.max_attempts =>
+            {
+                let attempt = claimed.attempt;
+                let message = failure.message();
+                let requeued = self
+                    .store
+                    .write(move |c| queue::requeue_after_failure(c, &job_id, attempt, &message))
+                    .await;
+                self.wake.notify_one();
+                requeued.map(|_| ())
+            }
+            Err(failure) => {
+                self.store
+                    .write(move |c| write_failure(c, &bus, &job_id, failure))
+                    .await
+            }
+        };
+        if let Err(err) = result {
+            // The outcome could not be stored (database gone): say so; recovery at the next
+            // open handles the row.
+            self.bus.publish(Event::log(
+                Level::Error,
+                format!("could not store the outcome of {}: {err}", claimed.record.job_id),
+            ));
+        }
+    }
+}
+
+/// Runs a handler on its own task so a panic is caught at the task boundary; returns `None`
+/// when the job was aborted and the handler did not settle within the grace period.
+async fn execute(handler: Handler, ctx: JobCtx, abort: &Abort) -> Option<Outcome> {
+    let mut task = tokio::spawn(handler(ctx));
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        _ = abort.fired() => {
+            match tokio::time::timeout(ABORT_GRACE, &mut task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    task.abort();
+                    return None;
+                }
+            }
+        }
+    };
+    Some(match joined {
+        Ok(outcome) => outcome,
+        Err(err) if err.is_panic() => {
+            let panic = err.into_panic();
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "handler panicked".into());
+            Err(Failure::with_code(format!("handler panicked: {text}"), "panic"))
+        }
+        Err(_) => Err(Failure::with_code("handler task was stopped", "internal")),
+    })
+}
+
+fn write_success(
+    conn: &mut rusqlite::Connection,
+    bus: &Bus,
+    job_id: &str,
+    success: Success,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    let result = success.result.clone().unwrap_or(Value::Null);
+    let update = queue::Update {
+        status: Some(SUCCEEDED),
+        progress: Some(success.progress),
+        message: success.message.as_deref(),
+        result: success.result.as_ref().map(|_| &result),
+        error: None,
+    };
+    if queue::update_live(&tx, job_id, &update, success.event.as_ref())? {
+        tx.commit()?;
+        for event in success.announce {
+            bus.publish(event);
+        }
+        bus.publish(Event::job_status(job_id, SUCCEEDED));
+    }
+    Ok(())
+}
+
+fn write_failure(
+    conn: &mut rusqlite::Connection,
+    bus: &Bus,
+    job_id: &str,
+    failure: Failure,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    let error = match failure.error {
+        Value::Object(_) => failure.error.clone(),
+        other => json!({ "message": other.to_string() }),
+    };
+    let update = queue::Update {
+        status: Some(FAILED),
+        error: Some(&error),
+        ..Default::default()
+    };
+    if queue::update_live(&tx, job_id, &update, failure.event.as_ref())? {
+        tx.commit()?;
+        if let Some(log) = &failure.log {
+            bus.publish(Event::log(Level::Error, log));
+        }
+        bus.publish(Event::job_status(job_id, FAILED));
+    }
+    Ok(())
+}
+
+use queue::Claimed;

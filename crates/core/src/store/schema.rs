@@ -1,0 +1,133 @@
+//! Numbered migrations, tracked with `PRAGMA user_version` (CONTRACT.md §12).
+//!
+//! Version 0 is either an empty file or a database written by the original Python backend (the
+//! same 8 tables, maybe with rows). Migration 1 first runs the original DDL with
+//! `IF NOT EXISTS` — a no-op on an original database, the full schema on a fresh one — then adds
+//! the new columns and tables. Existing tables and columns are never renamed or dropped.
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+/// The original backend's DDL, verbatim in names, columns, types and constraints.
+const ORIGINAL_DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS jobs (
+  job_id TEXT PRIMARY KEY, type TEXT NOT NULL, status TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  progress REAL, message TEXT, payload_json TEXT, result_json TEXT, error_json TEXT);
+CREATE TABLE IF NOT EXISTS job_events (
+  event_id INTEGER PRIMARY KEY,
+  job_id TEXT NOT NULL, created_at TEXT NOT NULL, level TEXT NOT NULL,
+  message TEXT NOT NULL, meta_json TEXT);
+CREATE TABLE IF NOT EXISTS sync_state (
+  connector TEXT PRIMARY KEY, cursor TEXT, last_sync_at TEXT);
+CREATE TABLE IF NOT EXISTS calendar_accounts (
+  account_id TEXT PRIMARY KEY, provider TEXT NOT NULL, email TEXT, display_name TEXT,
+  credentials_json TEXT, config_json TEXT,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calendar_calendars (
+  account_id TEXT NOT NULL, calendar_id TEXT NOT NULL, provider TEXT NOT NULL,
+  name TEXT, description TEXT, is_primary INTEGER DEFAULT 0, access_role TEXT,
+  background_color TEXT, foreground_color TEXT, time_zone TEXT, selected INTEGER DEFAULT 1,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  PRIMARY KEY (account_id, calendar_id));
+CREATE TABLE IF NOT EXISTS calendar_events (
+  account_id TEXT NOT NULL, calendar_id TEXT NOT NULL, event_id TEXT NOT NULL,
+  title TEXT, description TEXT, start_time TEXT, end_time TEXT,
+  start_ts INTEGER, end_ts INTEGER,
+  all_day INTEGER DEFAULT 0, location TEXT, conference_url TEXT, visibility TEXT, status TEXT,
+  organizer_json TEXT, attendees_json TEXT, html_link TEXT, time_zone TEXT,
+  created_at TEXT, updated_at TEXT,
+  PRIMARY KEY (account_id, calendar_id, event_id));
+CREATE TABLE IF NOT EXISTS atlassian_accounts (
+  account_id TEXT PRIMARY KEY, service TEXT NOT NULL, org TEXT NOT NULL, base_url TEXT NOT NULL,
+  email TEXT NOT NULL, api_token TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS activity_events (
+  event_id TEXT PRIMARY KEY, source TEXT NOT NULL, account_id TEXT NOT NULL,
+  event_type TEXT NOT NULL, title TEXT NOT NULL, description TEXT, url TEXT, actor TEXT,
+  event_time TEXT NOT NULL, event_ts INTEGER NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, raw_json TEXT);
+
+CREATE INDEX IF NOT EXISTS idx_atlassian_accounts_service ON atlassian_accounts(service);
+CREATE INDEX IF NOT EXISTS idx_activity_events_time ON activity_events(event_ts);
+CREATE INDEX IF NOT EXISTS idx_activity_events_source ON activity_events(source);
+CREATE INDEX IF NOT EXISTS idx_activity_events_account ON activity_events(account_id);
+CREATE INDEX IF NOT EXISTS idx_calendar_events_range ON calendar_events(start_ts, end_ts);
+CREATE INDEX IF NOT EXISTS idx_calendar_events_calendar ON calendar_events(account_id, calendar_id);
+CREATE INDEX IF NOT EXISTS idx_calendar_calendars_selected ON calendar_calendars(account_id, selected);
+"#;
+
+/// Migration 1: the additive columns and tables of CONTRACT.md §12.2.
+///
+/// Implementation columns of `jobs`:
+/// - `run_at` epoch milliseconds before which the job is not claimed (NULL = at once);
+/// - `priority` (higher first), `unique_key` (dedup while queued or running);
+/// - `claimed` 1 while a worker holds the job (reset at open: one process owns the queue);
+/// - `retry_failures` 1 when the creator asked for retries (`max_attempts > 1` explicitly):
+///   only then does a handler failure re-queue the job (§6.2); the budget itself also serves
+///   crash recovery.
+const MIGRATION_1: &str = r#"
+ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN run_at INTEGER;
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+ALTER TABLE jobs ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN retry_failures INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS idx_jobs_status_created ON jobs(status, created_at);
+CREATE INDEX IF NOT EXISTS idx_jobs_queue ON jobs(priority DESC, created_at, job_id) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS idx_jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_job_events_job ON job_events(job_id, event_id);
+CREATE TABLE IF NOT EXISTS claude_sessions (
+  session_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  cli_session_id TEXT,
+  title TEXT, cwd TEXT,
+  source TEXT NOT NULL DEFAULT 'backend',
+  source_path TEXT);
+CREATE TABLE IF NOT EXISTS claude_session_messages (
+  id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, role TEXT NOT NULL,
+  content TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_claude_session_messages_session
+  ON claude_session_messages(session_id, id);
+CREATE TABLE IF NOT EXISTS settings (
+  key TEXT PRIMARY KEY, value_json TEXT NOT NULL, updated_at TEXT NOT NULL);
+
+-- Rows of the original: a job left running counts as one attempt (CONTRACT.md §6.6), and
+-- every job gets its type's default budget (§6.2).
+UPDATE jobs SET max_attempts = CASE
+    WHEN type IN ('demo', 'connector.calendar.sync', 'connector.jira.sync',
+                  'connector.confluence.sync') THEN 3
+    ELSE 1 END;
+UPDATE jobs SET attempts = 1 WHERE status = 'running';
+"#;
+
+/// The migrations in order; entry `i` brings the database to version `i + 1`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+/// The schema version a fully migrated database has.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`LATEST_VERSION`], each step in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let target = index as i64 + 1;
+        if version >= target {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        if target == 1 {
+            tx.execute_batch(ORIGINAL_DDL)?;
+        }
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {target}"))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The original DDL, for tests that build a database as the Python backend left it.
+pub fn original_ddl() -> &'static str {
+    ORIGINAL_DDL
+}

@@ -1,0 +1,139 @@
+//! Timestamps in the contract's formats (CONTRACT.md §3.5).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, UTC, whole seconds: every local timestamp of the contract.
+pub fn now_iso() -> String {
+    format_iso(Utc::now())
+}
+
+/// Formats a UTC instant as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_iso(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Formats epoch seconds as `YYYY-MM-DDTHH:MM:SSZ` (out-of-range values clamp to the epoch).
+pub fn format_epoch(secs: i64) -> String {
+    format_iso(Utc.timestamp_opt(secs, 0).single().unwrap_or_default())
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Parses the ISO-8601 forms the contract accepts into epoch seconds.
+///
+/// A trailing `Z` is UTC; `+HHMM` is read as `+HH:MM`; `YYYY-MM-DD` is midnight UTC; fractional
+/// seconds, a space for `T`, `YYYY-MM-DD HH:MM` and `YYYYMMDD` are accepted; no offset is UTC.
+pub fn parse_iso(value: &str) -> Option<i64> {
+    parse_iso_ms(value).map(|ms| ms.div_euclid(1000))
+}
+
+/// As [`parse_iso`], in milliseconds.
+pub fn parse_iso_ms(value: &str) -> Option<i64> {
+    let s = value.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let date = NaiveDate::parse_from_str(s, "%Y%m%d").ok()?;
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+    }
+    if s.len() == 10 {
+        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+    }
+    let mut text = s.replacen(' ', "T", 1);
+    if text.ends_with('Z') || text.ends_with('z') {
+        text.truncate(text.len() - 1);
+        text.push_str("+00:00");
+    }
+    // `+0900` → `+09:00` (Atlassian's form).
+    let bytes = text.as_bytes();
+    if bytes.len() > 5 {
+        let tail = &text[text.len() - 5..];
+        let tb = tail.as_bytes();
+        if (tb[0] == b'+' || tb[0] == b'-') && tb[1..].iter().all(u8::is_ascii_digit) {
+            let head = &text[..text.len() - 5];
+            if head.contains('T') {
+                text = format!("{head}{}{}:{}", &tail[..1], &tail[1..3], &tail[3..5]);
+            }
+        }
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(&text) {
+        return Some(dt.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z"] {
+        if let Ok(dt) = DateTime::parse_from_str(&text, fmt) {
+            return Some(dt.timestamp_millis());
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(&text, fmt) {
+            return Some(dt.and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+/// `Invalid isoformat string: '<value>'`, the value quoted like a Python repr.
+pub fn invalid_iso_message(value: &str) -> String {
+    format!("Invalid isoformat string: {}", python_repr(value))
+}
+
+/// Quotes a string the way Python's `repr` does for plain text.
+pub fn python_repr(value: &str) -> String {
+    let quote = if value.contains('\'') && !value.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push(quote);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_contract_forms() {
+        assert_eq!(parse_iso("2024-01-01T00:00:00.000Z"), Some(1704067200));
+        assert_eq!(parse_iso("2024-01-01"), Some(1704067200));
+        assert_eq!(parse_iso("20240101"), Some(1704067200));
+        assert_eq!(parse_iso("2024-01-01 09:00"), Some(1704099600));
+        assert_eq!(parse_iso("2024-01-01T09:00:00+0900"), Some(1704067200));
+        assert_eq!(parse_iso("2024-01-01T09:00:00+09:00"), Some(1704067200));
+        assert_eq!(parse_iso("2024-01-01T00:00:00"), Some(1704067200));
+        assert_eq!(parse_iso("nope"), None);
+        assert_eq!(parse_iso(""), None);
+    }
+
+    #[test]
+    fn repr_quotes_like_python() {
+        assert_eq!(invalid_iso_message("x"), "Invalid isoformat string: 'x'");
+        assert_eq!(python_repr("it's"), "\"it's\"");
+        assert_eq!(python_repr("a'\""), "'a\\'\"'");
+    }
+
+    #[test]
+    fn formats_whole_seconds() {
+        assert_eq!(format_epoch(1704067200), "2024-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,388 @@
+//! Input validation shared by both adapters, producing Pydantic-v2-shaped 422 items
+//! (CONTRACT.md §3.6). JS values and HTTP query strings go through the same checks, so the two
+//! surfaces answer the same errors with the same `loc`.
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Where an input comes from; the first element of every `loc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Body,
+    Query,
+    Path,
+    Options,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Body => "body",
+            Source::Query => "query",
+            Source::Path => "path",
+            Source::Options => "options",
+        }
+    }
+}
+
+/// One 422 item.
+pub fn item(
+    kind: &str,
+    loc: &[Value],
+    msg: impl Into<String>,
+    input: Value,
+    ctx: Option<Value>,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("type".into(), Value::String(kind.into()));
+    out.insert("loc".into(), Value::Array(loc.to_vec()));
+    out.insert("msg".into(), Value::String(msg.into()));
+    out.insert("input".into(), input);
+    if let Some(ctx) = ctx {
+        out.insert("ctx".into(), ctx);
+    }
+    Value::Object(out)
+}
+
+/// The 422 item for a required body that is absent.
+pub fn missing_body() -> Error {
+    Error::invalid(item(
+        "missing",
+        &[json!("body")],
+        "Field required",
+        Value::Null,
+        None,
+    ))
+}
+
+/// Reads the fields of one object, collecting every error before failing.
+pub struct Fields<'a> {
+    source: Source,
+    whole: &'a Value,
+    map: Option<&'a Map<String, Value>>,
+    errors: Vec<Value>,
+}
+
+/// Lax boolean words of Pydantic (`yes`, `off`, `t`, …).
+pub fn parse_lax_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x == 1.0 => Some(true),
+            Some(x) if x == 0.0 => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Lax integer: a JSON integer, an integral float, or a numeric string.
+pub fn parse_lax_int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 9e15).map(|x| x as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// Starts reading `value`, which must be an object (else `model_attributes_type` for a
+    /// body, or `dict_type`).
+    pub fn new(source: Source, value: &'a Value) -> Self {
+        let mut errors = Vec::new();
+        let map = match value {
+            Value::Object(map) => Some(map),
+            Value::Null if source != Source::Body => None,
+            other => {
+                errors.push(item(
+                    "model_attributes_type",
+                    &[json!(source.as_str())],
+                    "Input should be a valid dictionary or object to extract fields from",
+                    other.clone(),
+                    None,
+                ));
+                None
+            }
+        };
+        Fields {
+            source,
+            whole: value,
+            map,
+            errors,
+        }
+    }
+
+    fn loc(&self, key: &str) -> Vec<Value> {
+        vec![json!(self.source.as_str()), json!(key)]
+    }
+
+    /// The raw value of a key, `None` when absent (JSON `null` counts as present).
+    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+        self.map.and_then(|m| m.get(key))
+    }
+
+    /// Records an error on `key`.
+    pub fn error(&mut self, kind: &str, key: &str, msg: impl Into<String>, input: Value, ctx: Option<Value>) {
+        let loc = self.loc(key);
+        self.errors.push(item(kind, &loc, msg, input, ctx));
+    }
+
+    fn missing(&mut self, key: &str) {
+        let input = match self.whole {
+            Value::Null => Value::Null,
+            other => other.clone(),
+        };
+        let loc = self.loc(key);
+        self.errors.push(item("missing", &loc, "Field required", input, None));
+    }
+
+    /// A required string of at least `min_len` characters.
+    pub fn required_str(&mut self, key: &str, min_len: usize) -> Option<String> {
+        match self.raw(key) {
+            None => {
+                self.missing(key);
+                None
+            }
+            Some(v) => self.check_str(key, v, min_len),
+        }
+    }
+
+    /// An optional string (`null` and absent give `None`).
+    pub fn optional_str(&mut self, key: &str, min_len: usize) -> Option<String> {
+        match self.raw(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => self.check_str(key, v, min_len),
+        }
+    }
+
+    fn check_str(&mut self, key: &str, v: &Value, min_len: usize) -> Option<String> {
+        match v {
+            Value::String(s) if s.chars().count() >= min_len => Some(s.clone()),
+            Value::String(s) => {
+                let plural = if min_len == 1 { "character" } else { "characters" };
+                self.error(
+                    "string_too_short",
+                    key,
+                    format!("String should have at least {min_len} {plural}"),
+                    Value::String(s.clone()),
+                    Some(json!({ "min_length": min_len })),
+                );
+                None
+            }
+            other => {
+                self.error("string_type", key, "Input should be a valid string", other.clone(), None);
+                None
+            }
+        }
+    }
+
+    /// An optional integer within `[min, max]` (either bound optional).
+    pub fn optional_int(&mut self, key: &str, min: Option<i64>, max: Option<i64>) -> Option<i64> {
+        let v = match self.raw(key) {
+            None | Some(Value::Null) => return None,
+            Some(v) => v,
+        };
+        self.check_int(key, v, min, max)
+    }
+
+    /// Checks an integer value with bounds.
+    pub fn check_int(&mut self, key: &str, v: &Value, min: Option<i64>, max: Option<i64>) -> Option<i64> {
+        let Some(n) = parse_lax_int(v) else {
+            self.error(
+                "int_parsing",
+                key,
+                "Input should be a valid integer, unable to parse string as an integer",
+                v.clone(),
+                None,
+            );
+            return None;
+        };
+        if let Some(min) = min {
+            if n < min {
+                self.error(
+                    "greater_than_equal",
+                    key,
+                    format!("Input should be greater than or equal to {min}"),
+                    v.clone(),
+                    Some(json!({ "ge": min })),
+                );
+                return None;
+            }
+        }
+        if let Some(max) = max {
+            if n > max {
+                self.error(
+                    "less_than_equal",
+                    key,
+                    format!("Input should be less than or equal to {max}"),
+                    v.clone(),
+                    Some(json!({ "le": max })),
+                );
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    /// An optional lax boolean.
+    pub fn optional_bool(&mut self, key: &str) -> Option<bool> {
+        let v = match self.raw(key) {
+            None | Some(Value::Null) => return None,
+            Some(v) => v,
+        };
+        match parse_lax_bool(v) {
+            Some(b) => Some(b),
+            None => {
+                self.error(
+                    "bool_parsing",
+                    key,
+                    "Input should be a valid boolean, unable to interpret input",
+                    v.clone(),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A required lax boolean.
+    pub fn required_bool(&mut self, key: &str) -> Option<bool> {
+        if self.raw(key).is_none() {
+            self.missing(key);
+            return None;
+        }
+        self.optional_bool(key)
+    }
+
+    /// An optional object (`dict_type` otherwise).
+    pub fn optional_object(&mut self, key: &str) -> Option<Map<String, Value>> {
+        match self.raw(key) {
+            None => None,
+            Some(Value::Object(m)) => Some(m.clone()),
+            Some(other) => {
+                self.error("dict_type", key, "Input should be a valid dictionary", other.clone(), None);
+                None
+            }
+        }
+    }
+
+    /// An optional list of strings (`list_type` / `string_type` per item otherwise).
+    pub fn optional_str_list(&mut self, key: &str) -> Option<Vec<String>> {
+        match self.raw(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, v) in items.iter().enumerate() {
+                    match v {
+                        Value::String(s) => out.push(s.clone()),
+                        other => {
+                            let loc = vec![json!(self.source.as_str()), json!(key), json!(i)];
+                            self.errors.push(item(
+                                "string_type",
+                                &loc,
+                                "Input should be a valid string",
+                                other.clone(),
+                                None,
+                            ));
+                        }
+                    }
+                }
+                Some(out)
+            }
+            Some(other) => {
+                self.error("list_type", key, "Input should be a valid list", other.clone(), None);
+                None
+            }
+        }
+    }
+
+    /// A list given either as an array of strings or as a comma-separated string; empty items
+    /// are dropped.
+    pub fn optional_comma_list(&mut self, key: &str) -> Option<Vec<String>> {
+        match self.raw(key) {
+            Some(Value::String(s)) => Some(
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ),
+            _ => self.optional_str_list(key).map(|items| {
+                items
+                    .into_iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+        }
+    }
+
+    /// True when no error was recorded so far.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Fails with every collected item, or succeeds.
+    pub fn finish(self) -> Result<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_error_with_loc() {
+        let body = json!({"type": "", "limit": "x", "flag": "maybe"});
+        let mut f = Fields::new(Source::Body, &body);
+        assert_eq!(f.required_str("type", 1), None);
+        assert_eq!(f.optional_int("limit", Some(1), Some(10)), None);
+        assert_eq!(f.optional_bool("flag"), None);
+        assert_eq!(f.required_str("other", 1), None);
+        let Err(Error::Validation(items)) = f.finish() else {
+            panic!("expected validation error")
+        };
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0]["type"], "string_too_short");
+        assert_eq!(items[0]["loc"], json!(["body", "type"]));
+        assert_eq!(items[0]["ctx"], json!({"min_length": 1}));
+        assert_eq!(items[1]["type"], "int_parsing");
+        assert_eq!(items[2]["type"], "bool_parsing");
+        assert_eq!(items[3]["type"], "missing");
+        assert_eq!(items[3]["input"], body);
+    }
+
+    #[test]
+    fn lax_values() {
+        assert_eq!(parse_lax_bool(&json!("Yes")), Some(true));
+        assert_eq!(parse_lax_bool(&json!("off")), Some(false));
+        assert_eq!(parse_lax_bool(&json!("maybe")), None);
+        assert_eq!(parse_lax_int(&json!("5")), Some(5));
+        assert_eq!(parse_lax_int(&json!(5.0)), Some(5));
+        assert_eq!(parse_lax_int(&json!(5.5)), None);
+    }
+
+    #[test]
+    fn numbers_are_not_strings() {
+        let body = json!({"type": 5});
+        let mut f = Fields::new(Source::Body, &body);
+        f.required_str("type", 1);
+        let Err(Error::Validation(items)) = f.finish() else {
+            panic!()
+        };
+        assert_eq!(items[0]["type"], "string_type");
+    }
+}
