@@ -87,13 +87,17 @@ fn take_lock(config: &Config) -> Result<File> {
 
 /// Appends `log` events to `<logDir>/backend.log` (diagnostics; the format is not a contract).
 fn spawn_log_writer(bus: &Bus, config: &Config) {
-    let Some(mut sub) = bus.subscribe() else { return };
+    let Some(mut sub) = bus.subscribe() else {
+        return;
+    };
     let path = config.log_dir.join("backend.log");
     tokio::spawn(async move {
         while let Some(batch) = sub.recv_batch(512).await {
             let lines: Vec<String> = batch
                 .iter()
-                .filter(|e| e.starts_with(r#"{"type":"log""#) || e.starts_with(r#"{"type":"lagged""#))
+                .filter(|e| {
+                    e.starts_with(r#"{"type":"log""#) || e.starts_with(r#"{"type":"lagged""#)
+                })
                 .map(|e| format!("{e}\n"))
                 .collect();
             if lines.is_empty() {
@@ -130,15 +134,15 @@ impl Backend {
         let jobs = JobSystem::new(Arc::clone(&store), Arc::clone(&bus), config.workers);
         jobs.register_builtin(jobs::DEMO, Arc::new(handlers::demo) as Handler);
         jobs.register_builtin(jobs::COMPACT, Arc::new(handlers::compact) as Handler);
-        for job_type in [
-            jobs::CLAUDE_SPAWN,
-            jobs::CALENDAR_SYNC,
-            jobs::JIRA_SYNC,
-            jobs::CONFLUENCE_SYNC,
-        ] {
-            jobs.register_builtin(job_type, unavailable(job_type));
-        }
+        crate::claude::register(&jobs, &config);
+        crate::calendar::register(&jobs, &config);
+        crate::atlassian::register(&jobs, &config);
 
+        if let Some(key) = config.secret_key {
+            store
+                .write(move |c| crate::secrets::seal_existing(c, &key))
+                .await?;
+        }
         {
             let bus = Arc::clone(&bus);
             store.write(move |c| queue::recover(c, &bus, None)).await?;
@@ -199,6 +203,11 @@ impl Backend {
     /// True once `close` was called.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// `E_CLOSED` once closed; capability modules call it first in every facade method.
+    pub fn check_open(&self) -> Result<()> {
+        self.live().map(|_| ())
     }
 
     fn live(&self) -> Result<&Inner> {
@@ -289,7 +298,12 @@ impl Backend {
     }
 
     /// Registers a handler of the host (JS) for `job_type` (CONTRACT.md §1.5).
-    pub fn register_job_handler(&self, job_type: &str, max_attempts: i64, handler: Handler) -> Result<()> {
+    pub fn register_job_handler(
+        &self,
+        job_type: &str,
+        max_attempts: i64,
+        handler: Handler,
+    ) -> Result<()> {
         self.live()?
             .jobs
             .register_external(job_type, max_attempts, handler)
@@ -382,13 +396,18 @@ impl Backend {
     /// `listJobEvents(id)` / `GET /jobs/{job_id}/events`.
     pub async fn list_job_events(&self, job_id: &str) -> Result<Vec<JobEvent>> {
         let id = job_id.to_string();
-        self.live()?.store.read(move |c| queue::events(c, &id)).await
+        self.live()?
+            .store
+            .read(move |c| queue::events(c, &id))
+            .await
     }
 
     /// `ctx.progress(value, message?)` of a host handler.
     pub async fn job_progress(&self, job_id: &str, value: &Value, message: &Value) -> Result<()> {
         let inner = self.live()?;
-        let progress = value.as_f64().filter(|p| p.is_finite() && (0.0..=1.0).contains(p));
+        let progress = value
+            .as_f64()
+            .filter(|p| p.is_finite() && (0.0..=1.0).contains(p));
         let Some(progress) = progress else {
             return Err(Error::invalid(item(
                 "value_error",
@@ -416,7 +435,13 @@ impl Backend {
     }
 
     /// `ctx.log(level, message, meta?)` of a host handler.
-    pub async fn job_log(&self, job_id: &str, level: &Value, message: &Value, meta: &Value) -> Result<()> {
+    pub async fn job_log(
+        &self,
+        job_id: &str,
+        level: &Value,
+        message: &Value,
+        meta: &Value,
+    ) -> Result<()> {
         let inner = self.live()?;
         let level = level.as_str().and_then(Level::parse).ok_or_else(|| {
             Error::invalid(item(
@@ -456,7 +481,7 @@ impl Backend {
 
 /// The handler of a built-in type whose capability is not in this build yet: the type stays
 /// known (the contract lists it), and its jobs fail with a clear message instead of waiting.
-fn unavailable(job_type: &'static str) -> Handler {
+pub(crate) fn unavailable(job_type: &'static str) -> Handler {
     Arc::new(move |_ctx| {
         Box::pin(async move {
             Err(jobs::Failure::with_code(

@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        let c = Config::from_options(&json!({"dataDir": "/tmp/x", "workers": 4, "extra": 1})).unwrap();
+        let c =
+            Config::from_options(&json!({"dataDir": "/tmp/x", "workers": 4, "extra": 1})).unwrap();
         assert_eq!(c.workers, 4);
         assert_eq!(c.log_dir, PathBuf::from("/tmp/x/logs"));
         assert!(Config::from_options(&json!({})).is_err());

@@ -41,7 +41,10 @@ pub enum Error {
     /// Anything else. `kind` is the `type` of the 500 body; `None` for handled configuration
     /// errors, whose body has no `type` (CONTRACT.md §1.3).
     #[error("{detail}")]
-    Internal { detail: String, kind: Option<String> },
+    Internal {
+        detail: String,
+        kind: Option<String>,
+    },
 }
 
 impl Error {
@@ -137,7 +140,10 @@ fn summarize_items(items: &[Value]) -> String {
                 .join(".")
         })
         .unwrap_or_default();
-    let msg = first.get("msg").and_then(Value::as_str).unwrap_or("invalid");
+    let msg = first
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("invalid");
     let more = if items.len() > 1 {
         format!(" (and {} more)", items.len() - 1)
     } else {

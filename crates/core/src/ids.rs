@@ -62,7 +62,9 @@ mod tests {
         let id = super::new_id("job");
         assert!(id.starts_with("job_"));
         assert_eq!(id.len(), 36);
-        assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(super::new_id("job"), id);
         assert_eq!(super::new_uuid().len(), 36);
     }

@@ -8,12 +8,17 @@
 //! [`jobs`] (queue, workers, handlers, scheduler), [`settings`] — plus the shared [`error`],
 //! [`validate`] and [`time`] helpers.
 
+pub mod activity;
+pub mod atlassian;
 pub mod backend;
+pub mod calendar;
+pub mod claude;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod time;

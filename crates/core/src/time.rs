@@ -69,7 +69,11 @@ pub fn parse_iso_ms(value: &str) -> Option<i64> {
             return Some(dt.timestamp_millis());
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(&text, fmt) {
             return Some(dt.and_utc().timestamp_millis());
         }

@@ -85,9 +85,11 @@ pub fn parse_lax_bool(value: &Value) -> Option<bool> {
 /// Lax integer: a JSON integer, an integral float, or a numeric string.
 pub fn parse_lax_int(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 9e15).map(|x| x as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|x| x.fract() == 0.0 && x.abs() < 9e15)
+                .map(|x| x as i64)
+        }),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
@@ -130,7 +132,14 @@ impl<'a> Fields<'a> {
     }
 
     /// Records an error on `key`.
-    pub fn error(&mut self, kind: &str, key: &str, msg: impl Into<String>, input: Value, ctx: Option<Value>) {
+    pub fn error(
+        &mut self,
+        kind: &str,
+        key: &str,
+        msg: impl Into<String>,
+        input: Value,
+        ctx: Option<Value>,
+    ) {
         let loc = self.loc(key);
         self.errors.push(item(kind, &loc, msg, input, ctx));
     }
@@ -141,7 +150,8 @@ impl<'a> Fields<'a> {
             other => other.clone(),
         };
         let loc = self.loc(key);
-        self.errors.push(item("missing", &loc, "Field required", input, None));
+        self.errors
+            .push(item("missing", &loc, "Field required", input, None));
     }
 
     /// A required string of at least `min_len` characters.
@@ -167,7 +177,11 @@ impl<'a> Fields<'a> {
         match v {
             Value::String(s) if s.chars().count() >= min_len => Some(s.clone()),
             Value::String(s) => {
-                let plural = if min_len == 1 { "character" } else { "characters" };
+                let plural = if min_len == 1 {
+                    "character"
+                } else {
+                    "characters"
+                };
                 self.error(
                     "string_too_short",
                     key,
@@ -178,7 +192,13 @@ impl<'a> Fields<'a> {
                 None
             }
             other => {
-                self.error("string_type", key, "Input should be a valid string", other.clone(), None);
+                self.error(
+                    "string_type",
+                    key,
+                    "Input should be a valid string",
+                    other.clone(),
+                    None,
+                );
                 None
             }
         }
@@ -194,7 +214,13 @@ impl<'a> Fields<'a> {
     }
 
     /// Checks an integer value with bounds.
-    pub fn check_int(&mut self, key: &str, v: &Value, min: Option<i64>, max: Option<i64>) -> Option<i64> {
+    pub fn check_int(
+        &mut self,
+        key: &str,
+        v: &Value,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Option<i64> {
         let Some(n) = parse_lax_int(v) else {
             self.error(
                 "int_parsing",
@@ -268,7 +294,13 @@ impl<'a> Fields<'a> {
             None => None,
             Some(Value::Object(m)) => Some(m.clone()),
             Some(other) => {
-                self.error("dict_type", key, "Input should be a valid dictionary", other.clone(), None);
+                self.error(
+                    "dict_type",
+                    key,
+                    "Input should be a valid dictionary",
+                    other.clone(),
+                    None,
+                );
                 None
             }
         }
@@ -298,7 +330,13 @@ impl<'a> Fields<'a> {
                 Some(out)
             }
             Some(other) => {
-                self.error("list_type", key, "Input should be a valid list", other.clone(), None);
+                self.error(
+                    "list_type",
+                    key,
+                    "Input should be a valid list",
+                    other.clone(),
+                    None,
+                );
                 None
             }
         }

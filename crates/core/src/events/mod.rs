@@ -184,9 +184,7 @@ impl Bus {
     /// A new subscription, or `None` once the bus is closed.
     pub fn subscribe(&self) -> Option<Subscription> {
         let guard = self.sender.read().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().map(|s| Subscription {
-            rx: s.subscribe(),
-        })
+        guard.as_ref().map(|s| Subscription { rx: s.subscribe() })
     }
 
     /// Ends every subscription (after the events already published are delivered).
@@ -295,6 +293,9 @@ mod tests {
             progress: 1.0,
             stage: None,
         };
-        assert_eq!(p.to_json(), r#"{"type":"job.progress","job_id":"j","progress":1.0}"#);
+        assert_eq!(
+            p.to_json(),
+            r#"{"type":"job.progress","job_id":"j","progress":1.0}"#
+        );
     }
 }

@@ -208,7 +208,8 @@ impl JobCtx {
             message: message.to_string(),
             meta,
         };
-        self.write(OwnedUpdate::default(), Some(row), vec![log]).await
+        self.write(OwnedUpdate::default(), Some(row), vec![log])
+            .await
     }
 }
 

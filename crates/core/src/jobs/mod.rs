@@ -86,12 +86,21 @@ impl JobSystem {
 
     /// Registers (or replaces) a handler of the host, e.g. a JS function. Built-in types are
     /// `E_CONFLICT`; an empty type is `E_INVALID_INPUT`.
-    pub fn register_external(&self, job_type: &str, max_attempts: i64, handler: Handler) -> Result<()> {
+    pub fn register_external(
+        &self,
+        job_type: &str,
+        max_attempts: i64,
+        handler: Handler,
+    ) -> Result<()> {
         if job_type.is_empty() {
-            return Err(Error::BadRequest("job type must be a non-empty string".into()));
+            return Err(Error::BadRequest(
+                "job type must be a non-empty string".into(),
+            ));
         }
         if !(1..=20).contains(&max_attempts) {
-            return Err(Error::BadRequest("maxAttempts must be an integer from 1 to 20".into()));
+            return Err(Error::BadRequest(
+                "maxAttempts must be an integer from 1 to 20".into(),
+            ));
         }
         {
             let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
@@ -160,7 +169,10 @@ impl JobSystem {
     /// `unique_key` matched a pending job).
     pub async fn create_checked(&self, job: NewJob) -> Result<(Created, bool)> {
         let bus = Arc::clone(&self.bus);
-        let (created, inserted) = self.store.write(move |c| queue::insert(c, &bus, job)).await?;
+        let (created, inserted) = self
+            .store
+            .write(move |c| queue::insert(c, &bus, job))
+            .await?;
         if inserted {
             self.wake.notify_one();
         }
@@ -172,7 +184,10 @@ impl JobSystem {
     pub async fn cancel(&self, job_id: &str) -> Result<Created> {
         let bus = Arc::clone(&self.bus);
         let id = job_id.to_string();
-        let (status, _) = self.store.write(move |c| queue::cancel(c, &bus, &id)).await?;
+        let (status, _) = self
+            .store
+            .write(move |c| queue::cancel(c, &bus, &id))
+            .await?;
         let abort = lock(&self.running).get(job_id).cloned();
         if let Some(abort) = abort {
             if status == CANCELED {
@@ -327,9 +342,7 @@ impl JobSystem {
                     .write(move |c| write_success(c, &bus, &job_id, success))
                     .await
             }
-            Err(failure)
-                if claimed.retry_failures && claimed.attempt < claimed.max_attempts =>
-            {
+            Err(failure) if claimed.retry_failures && claimed.attempt < claimed.max_attempts => {
                 let attempt = claimed.attempt;
                 let message = failure.message();
                 let requeued = self
@@ -350,7 +363,10 @@ impl JobSystem {
             // open handles the row.
             self.bus.publish(Event::log(
                 Level::Error,
-                format!("could not store the outcome of {}: {err}", claimed.record.job_id),
+                format!(
+                    "could not store the outcome of {}: {err}",
+                    claimed.record.job_id
+                ),
             ));
         }
     }
@@ -381,7 +397,10 @@ async fn execute(handler: Handler, ctx: JobCtx, abort: &Abort) -> Option<Outcome
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "handler panicked".into());
-            Err(Failure::with_code(format!("handler panicked: {text}"), "panic"))
+            Err(Failure::with_code(
+                format!("handler panicked: {text}"),
+                "panic",
+            ))
         }
         Err(_) => Err(Failure::with_code("handler task was stopped", "internal")),
     })

@@ -340,7 +340,9 @@ pub fn requeue_after_failure(
 
 /// `min(2^attempt s, 5 min)`.
 pub fn backoff_ms(attempt: i64) -> i64 {
-    let secs = 1i64.checked_shl(attempt.clamp(0, 30) as u32).unwrap_or(i64::MAX);
+    let secs = 1i64
+        .checked_shl(attempt.clamp(0, 30) as u32)
+        .unwrap_or(i64::MAX);
     secs.min(300) * 1000
 }
 

@@ -69,16 +69,27 @@ impl Scheduler {
             };
             let now = Instant::now();
             if now >= next_atlassian {
-                if let Err(err) = atlassian_pass(&store, &bus, &jobs, current.atlassian_sync_interval_sec).await {
-                    bus.publish(Event::log(Level::Error, format!("atlassian scheduler error: {err}")));
+                if let Err(err) =
+                    atlassian_pass(&store, &bus, &jobs, current.atlassian_sync_interval_sec).await
+                {
+                    bus.publish(Event::log(
+                        Level::Error,
+                        format!("atlassian scheduler error: {err}"),
+                    ));
                 }
                 next_atlassian = now + secs(current.atlassian_sync_interval_sec);
             }
             if current.calendar_sync_interval_sec > 0 {
-                let due = *next_calendar.get_or_insert(now + secs(current.calendar_sync_interval_sec));
+                let due =
+                    *next_calendar.get_or_insert(now + secs(current.calendar_sync_interval_sec));
                 if now >= due {
-                    if let Err(err) = calendar_pass(&store, &bus, &jobs, current.calendar_sync_interval_sec).await {
-                        bus.publish(Event::log(Level::Error, format!("calendar scheduler error: {err}")));
+                    if let Err(err) =
+                        calendar_pass(&store, &bus, &jobs, current.calendar_sync_interval_sec).await
+                    {
+                        bus.publish(Event::log(
+                            Level::Error,
+                            format!("calendar scheduler error: {err}"),
+                        ));
                     }
                     next_calendar = Some(now + secs(current.calendar_sync_interval_sec));
                 }
@@ -139,23 +150,43 @@ pub async fn enqueue_sync(jobs: &JobSystem, job_type: &str, account_id: &str) ->
     Ok(inserted)
 }
 
-async fn atlassian_pass(store: &Arc<Store>, bus: &Bus, jobs: &JobSystem, interval: i64) -> Result<()> {
+async fn atlassian_pass(
+    store: &Arc<Store>,
+    bus: &Bus,
+    jobs: &JobSystem,
+    interval: i64,
+) -> Result<()> {
     for (service, job_type) in [("jira", JIRA_SYNC), ("confluence", CONFLUENCE_SYNC)] {
         let accounts = store.read(move |c| atlassian_accounts(c, service)).await?;
         for (account_id, last) in accounts {
-            if is_due(last.as_deref(), interval) && create_if_idle(store, jobs, job_type, &account_id).await? {
-                bus.publish(Event::log(Level::Info, format!("{service} sync queued {account_id}")));
+            if is_due(last.as_deref(), interval)
+                && create_if_idle(store, jobs, job_type, &account_id).await?
+            {
+                bus.publish(Event::log(
+                    Level::Info,
+                    format!("{service} sync queued {account_id}"),
+                ));
             }
         }
     }
     Ok(())
 }
 
-async fn calendar_pass(store: &Arc<Store>, bus: &Bus, jobs: &JobSystem, interval: i64) -> Result<()> {
+async fn calendar_pass(
+    store: &Arc<Store>,
+    bus: &Bus,
+    jobs: &JobSystem,
+    interval: i64,
+) -> Result<()> {
     let accounts = store.read(calendar_accounts).await?;
     for (account_id, last) in accounts {
-        if is_due(last.as_deref(), interval) && create_if_idle(store, jobs, CALENDAR_SYNC, &account_id).await? {
-            bus.publish(Event::log(Level::Info, format!("calendar sync queued {account_id}")));
+        if is_due(last.as_deref(), interval)
+            && create_if_idle(store, jobs, CALENDAR_SYNC, &account_id).await?
+        {
+            bus.publish(Event::log(
+                Level::Info,
+                format!("calendar sync queued {account_id}"),
+            ));
         }
     }
     Ok(())
@@ -163,7 +194,12 @@ async fn calendar_pass(store: &Arc<Store>, bus: &Bus, jobs: &JobSystem, interval
 
 /// Creates a sync job when no job of that type for that account is queued or running (also
 /// those created before unique keys existed, hence the payload check).
-async fn create_if_idle(store: &Arc<Store>, jobs: &JobSystem, job_type: &str, account_id: &str) -> Result<bool> {
+async fn create_if_idle(
+    store: &Arc<Store>,
+    jobs: &JobSystem,
+    job_type: &str,
+    account_id: &str,
+) -> Result<bool> {
     let (t, a) = (job_type.to_string(), account_id.to_string());
     let busy: bool = store
         .read(move |c| {

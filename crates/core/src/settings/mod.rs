@@ -214,20 +214,34 @@ mod tests {
             "atlassian_sync_interval_sec": "x"
         }))
         .unwrap_err();
-        let Error::Validation(items) = err else { panic!() };
+        let Error::Validation(items) = err else {
+            panic!()
+        };
         let kinds: Vec<_> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            ["extra_forbidden", "less_than_equal", "value_error", "int_parsing"]
+            [
+                "extra_forbidden",
+                "less_than_equal",
+                "value_error",
+                "int_parsing"
+            ]
         );
         assert_eq!(items[0]["loc"], json!(["body", "nope"]));
     }
 
     #[test]
     fn accepts_zero_calendar_interval_and_numeric_strings() {
-        let ok = validate_patch(&json!({"calendar_sync_interval_sec": 0, "claude_max_concurrent": "4"}))
-            .unwrap();
-        assert_eq!(ok, vec![("calendar_sync_interval_sec", 0), ("claude_max_concurrent", 4)]);
+        let ok =
+            validate_patch(&json!({"calendar_sync_interval_sec": 0, "claude_max_concurrent": "4"}))
+                .unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                ("calendar_sync_interval_sec", 0),
+                ("claude_max_concurrent", 4)
+            ]
+        );
         assert!(validate_patch(&json!({"claude_max_concurrent": true})).is_err());
     }
 }

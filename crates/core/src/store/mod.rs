@@ -159,6 +159,9 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         store.close();
-        assert!(matches!(store.read_blocking(|_| Ok(())), Err(Error::Closed)));
+        assert!(matches!(
+            store.read_blocking(|_| Ok(())),
+            Err(Error::Closed)
+        ));
     }
 }

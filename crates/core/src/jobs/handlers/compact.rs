@@ -21,7 +21,9 @@ fn db_size(conn: &rusqlite::Connection) -> Result<i64> {
 pub fn compact(ctx: JobCtx) -> BoxFuture<Outcome> {
     Box::pin(async move {
         let fail = |e: crate::error::Error| Failure::new(e.to_string());
-        ctx.set_running(0.0, Some("compacting")).await.map_err(fail)?;
+        ctx.set_running(0.0, Some("compacting"))
+            .await
+            .map_err(fail)?;
         let payload = ctx.job.payload.clone();
         let (vacuum, analyze, check) = (
             flag(&payload, "vacuum"),

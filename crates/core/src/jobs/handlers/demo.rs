@@ -25,9 +25,14 @@ pub fn demo(ctx: JobCtx) -> BoxFuture<Outcome> {
                 _ = ctx.abort().fired() => return Err(Failure::new("job was stopped")),
             }
             let progress = (f64::from(k) / f64::from(steps) * 100.0).round() / 100.0;
-            ctx.progress(progress, Some(format!("progress {progress:.2}")), true, None)
-                .await
-                .map_err(|e| Failure::new(e.to_string()))?;
+            ctx.progress(
+                progress,
+                Some(format!("progress {progress:.2}")),
+                true,
+                None,
+            )
+            .await
+            .map_err(|e| Failure::new(e.to_string()))?;
         }
         Ok(Success::with_result(None))
     })

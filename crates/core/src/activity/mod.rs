@@ -1,0 +1,1 @@
+//! The activity timeline (CONTRACT.md §10). Not built yet.
