@@ -1,1 +1,140 @@
+//! The Node-API binding of enttok-backend: converts types and errors, nothing more.
+//!
+//! Every operation crosses the boundary as JSON text (arguments in, result out); the thin
+//! hand-written `index.js` turns that into objects, `Error`s with a `code`, `AbortSignal`s and
+//! `Date` handling. All rules — validation included — live in `enttok-core`, so the JS API and
+//! the HTTP API answer the same things. Work runs on one tokio runtime owned by this addon;
+//! nothing here blocks the JS thread except the environment-teardown hook, which must finish
+//! closing the backend before the environment goes away.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod handlers;
+mod ops;
+mod runtime;
+mod subscribe;
+
+use std::sync::Arc;
+
+use enttok_core::{Backend, Config};
+use napi::bindgen_prelude::{Function, Object};
+use napi::Env;
+use napi_derive::napi;
+
+pub(crate) use runtime::{promise, runtime, to_napi};
+
+/// State shared by the JS object, its job handlers and the teardown hook.
+pub(crate) struct Shared {
+    pub backend: Backend,
+    pub js_jobs: handlers::JsJobs,
+    #[cfg(feature = "http")]
+    pub http: tokio::sync::Mutex<Option<enttok_http::HttpServer>>,
+}
+
+impl Shared {
+    /// Stops the HTTP adapter (if any) and closes the backend. Idempotent.
+    pub async fn close(&self) -> enttok_core::Result<()> {
+        #[cfg(feature = "http")]
+        if let Some(server) = self.http.lock().await.take() {
+            server.stop().await;
+        }
+        self.backend.close().await
+    }
+}
+
+/// The native side of `Backend` (wrapped by `index.js`).
+#[napi]
+pub struct NativeBackend {
+    shared: Arc<Shared>,
+}
+
+/// Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex).
+#[napi(ts_return_type = "Promise<NativeBackend>")]
+pub fn open(env: &Env, options_json: String) -> napi::Result<Object<'_>> {
+    let options: serde_json::Value = serde_json::from_str(&options_json).map_err(|e| {
+        to_napi(&enttok_core::Error::BadRequest(format!(
+            "options are not valid JSON: {e}"
+        )))
+    })?;
+    let rt = runtime()?;
+    let (deferred, promise) =
+        env.create_deferred::<NativeBackend, runtime::Resolver<NativeBackend>>()?;
+    rt.spawn(async move {
+        let opened = match Config::from_options(&options) {
+            Ok(config) => Backend::open(config).await,
+            Err(err) => Err(err),
+        };
+        match opened {
+            Ok(backend) => {
+                let shared = Arc::new(Shared {
+                    backend,
+                    js_jobs: handlers::JsJobs::default(),
+                    #[cfg(feature = "http")]
+                    http: tokio::sync::Mutex::new(None),
+                });
+                deferred.resolve(Box::new(move |env| {
+                    runtime::close_on_teardown(&env, Arc::clone(&shared))?;
+                    Ok(NativeBackend { shared })
+                }));
+            }
+            Err(err) => deferred.reject(to_napi(&err)),
+        }
+    });
+    Ok(promise)
+}
+
+#[napi]
+impl NativeBackend {
+    /// Runs one operation of the API; resolves to the JSON text of its result.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn invoke<'env>(
+        &self,
+        env: &'env Env,
+        op: String,
+        args_json: String,
+    ) -> napi::Result<Object<'env>> {
+        let shared = Arc::clone(&self.shared);
+        promise(
+            env,
+            async move { ops::dispatch(shared, &op, &args_json).await },
+        )
+    }
+
+    /// Stops everything and closes the database. Idempotent.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        let shared = Arc::clone(&self.shared);
+        promise(env, async move {
+            shared.close().await?;
+            Ok("null".to_string())
+        })
+    }
+
+    /// Subscribes `callback` to the event stream; it receives JSON arrays of events (batches).
+    /// The subscription never keeps the event loop alive. Returns `null` once closed.
+    #[napi(ts_return_type = "NativeSubscription | null")]
+    pub fn subscribe(
+        &self,
+        callback: Function<'_, String, ()>,
+    ) -> napi::Result<Option<subscribe::NativeSubscription>> {
+        subscribe::start(&self.shared.backend, callback)
+    }
+
+    /// Makes `job_type` a known type run by `dispatcher` (the JS layer's job runner).
+    #[napi]
+    pub fn register_job_handler(
+        &self,
+        job_type: String,
+        max_attempts: u32,
+        dispatcher: Function<'_, String, ()>,
+    ) -> napi::Result<()> {
+        handlers::register(&self.shared, &job_type, i64::from(max_attempts), dispatcher)
+    }
+
+    /// Delivers the outcome of a JS handler (`{"ok":true,"result":…}` or
+    /// `{"ok":false,"message":…,"code":…}`). Pure bookkeeping: no I/O on the JS thread.
+    #[napi]
+    pub fn settle_job(&self, job_id: String, outcome_json: String) {
+        self.shared.js_jobs.settle(&job_id, &outcome_json);
+    }
+}

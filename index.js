@@ -1,0 +1,273 @@
+'use strict';
+// The public JS API of @enttok/backend (CONTRACT.md §1). A thin layer over the generated
+// binding (`binding.js`): it holds no rules of its own. It only
+//  - turns arguments into JSON (a `Date` becomes its ISO string) and results back into objects,
+//  - turns native failures into `Error`s with `code`, `status`, `detail` (CONTRACT.md §1.3),
+//  - gives JS job handlers their `AbortSignal` and `ctx` helpers,
+//  - calls each event listener in isolation (a throwing listener never affects the others).
+// Why not expose the generated binding directly: an `AbortSignal`, `Date` input and errors with
+// extra properties are simpler here than through Node-API (see DESIGN.md, "thin JS layer").
+
+const native = require('./binding.js');
+
+/** Builds the `Error` of CONTRACT.md §1.3 from its parts. */
+function backendError(code, status, detail, message) {
+  const err = new Error(message);
+  err.code = code;
+  err.status = status;
+  err.detail = detail;
+  return err;
+}
+
+/** Rebuilds an `Error` from a native failure (whose message is the JSON of the error). */
+function toError(nativeErr) {
+  const text = nativeErr && typeof nativeErr.message === 'string' ? nativeErr.message : String(nativeErr);
+  try {
+    const info = JSON.parse(text);
+    if (info && typeof info.code === 'string') {
+      return backendError(info.code, info.status, info.detail, info.message);
+    }
+  } catch {
+    // Not one of ours: fall through.
+  }
+  return backendError('E_INTERNAL', 500, text, text);
+}
+
+function invalidInput(message) {
+  const detail = [{ type: 'value_error', loc: ['args'], msg: message, input: null }];
+  return backendError('E_INVALID_INPUT', 422, detail, `args: ${message}`);
+}
+
+/** JSON of the argument list; `undefined` becomes null, a `Date` its ISO text. */
+function encode(args) {
+  try {
+    return JSON.stringify(args);
+  } catch (e) {
+    throw invalidInput(`arguments are not JSON-serialisable (${e && e.message})`);
+  }
+}
+
+const NOOP = () => {};
+
+class Backend {
+  #native;
+  #closed = false;
+  #handlers = new Map();
+  #running = new Map();
+
+  /** @private use `Backend.open`. */
+  constructor(nativeBackend) {
+    if (!(nativeBackend instanceof native.NativeBackend)) {
+      throw new TypeError('use Backend.open(options) to open a backend');
+    }
+    this.#native = nativeBackend;
+  }
+
+  /** Opens the backend of `options.dataDir` (created if missing). */
+  static async open(options) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw invalidInput('options must be an object with at least dataDir');
+    }
+    const opts = { ...options };
+    if (opts.secretKey !== undefined && opts.secretKey !== null) {
+      if (!(opts.secretKey instanceof Uint8Array)) {
+        throw backendError('E_INVALID_INPUT', 422,
+          [{ type: 'value_error', loc: ['options', 'secretKey'], msg: 'secretKey must be a Buffer of exactly 32 bytes', input: null }],
+          'options.secretKey: secretKey must be a Buffer of exactly 32 bytes');
+      }
+      opts.secretKey = Buffer.from(opts.secretKey.buffer, opts.secretKey.byteOffset, opts.secretKey.byteLength).toString('hex');
+    }
+    let nativeBackend;
+    try {
+      nativeBackend = await native.open(encode(opts));
+    } catch (e) {
+      throw toError(e);
+    }
+    return new Backend(nativeBackend);
+  }
+
+  async #call(op, ...args) {
+    const json = encode(args);
+    let out;
+    try {
+      out = await this.#native.invoke(op, json);
+    } catch (e) {
+      throw toError(e);
+    }
+    return JSON.parse(out);
+  }
+
+  /** Stops workers, the scheduler and the HTTP adapter, then closes the database. Idempotent. */
+  async close() {
+    this.#closed = true;
+    try {
+      await this.#native.close();
+    } catch (e) {
+      throw toError(e);
+    }
+  }
+
+  health() { return this.#call('health'); }
+  status() { return this.#call('status'); }
+  getSettings() { return this.#call('getSettings'); }
+  updateSettings(patch) { return this.#call('updateSettings', patch); }
+
+  /** Registers an event listener; returns the function that removes it. */
+  subscribe(listener) {
+    if (typeof listener !== 'function') {
+      throw new TypeError('listener must be a function');
+    }
+    if (this.#closed) return NOOP;
+    const sub = this.#native.subscribe((batch) => {
+      let events;
+      try {
+        events = JSON.parse(batch);
+      } catch {
+        return;
+      }
+      for (const event of events) {
+        try {
+          listener(event);
+        } catch {
+          // A throwing listener is ignored (CONTRACT.md §1.1).
+        }
+      }
+    });
+    if (!sub) return NOOP;
+    let done = false;
+    return () => {
+      if (!done) {
+        done = true;
+        sub.unsubscribe();
+      }
+    };
+  }
+
+  /** Makes `type` a known job type whose jobs run `handler(job, ctx)` (CONTRACT.md §1.5). */
+  registerJobHandler(type, handler, options) {
+    if (typeof type !== 'string' || type.length === 0) {
+      throw invalidInput('type must be a non-empty string');
+    }
+    if (typeof handler !== 'function') {
+      throw invalidInput('handler must be a function');
+    }
+    const maxAttempts = options && options.maxAttempts !== undefined ? options.maxAttempts : 1;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20) {
+      throw invalidInput('maxAttempts must be an integer from 1 to 20');
+    }
+    try {
+      this.#native.registerJobHandler(type, maxAttempts, (msg) => this.#dispatch(msg));
+    } catch (e) {
+      throw toError(e);
+    }
+    this.#handlers.set(type, handler);
+  }
+
+  #dispatch(message) {
+    let msg;
+    try {
+      msg = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (msg.kind === 'run') {
+      this.#runJob(msg.job, msg.attempt);
+    } else if (msg.kind === 'abort') {
+      const running = this.#running.get(msg.job_id);
+      if (running) running.abort(msg.reason);
+    }
+  }
+
+  async #runJob(job, attempt) {
+    const handler = this.#handlers.get(job.type);
+    const controller = new AbortController();
+    let announce;
+    const canceled = new Promise((resolve) => { announce = resolve; });
+    this.#running.set(job.job_id, {
+      abort: (reason) => {
+        announce(reason);
+        controller.abort(reason);
+      },
+    });
+    const ctx = {
+      jobId: job.job_id,
+      attempt,
+      signal: controller.signal,
+      canceled,
+      progress: (value, message) => this.#call('jobProgress', job.job_id, value, message === undefined ? null : message),
+      log: (level, message, meta) => this.#call('jobLog', job.job_id, level, message, meta === undefined ? null : meta),
+    };
+    let outcome;
+    try {
+      const value = await handler(job, ctx);
+      let text;
+      try {
+        text = JSON.stringify(value === undefined ? null : value);
+      } catch {
+        text = undefined;
+      }
+      outcome = text === undefined
+        ? JSON.stringify({ ok: false, message: 'result is not JSON-serialisable' })
+        : `{"ok":true,"result":${text}}`;
+    } catch (err) {
+      const message = String(err && err.message !== undefined ? err.message : err);
+      const code = err && typeof err.code === 'string' ? err.code : undefined;
+      outcome = JSON.stringify({ ok: false, message, code });
+    } finally {
+      this.#running.delete(job.job_id);
+    }
+    this.#native.settleJob(job.job_id, outcome);
+  }
+
+  startHttp(options) { return this.#call('startHttp', options === undefined ? {} : options); }
+  stopHttp() { return this.#call('stopHttp'); }
+
+  // Jobs
+  createJob(input) { return this.#call('createJob', input); }
+  listJobs(query) { return this.#call('listJobs', query === undefined ? {} : query); }
+  getJob(jobId) { return this.#call('getJob', jobId); }
+  cancelJob(jobId) { return this.#call('cancelJob', jobId); }
+  listJobEvents(jobId) { return this.#call('listJobEvents', jobId); }
+
+  // Claude
+  spawnClaude(input) { return this.#call('spawnClaude', input); }
+  createClaudeSession() { return this.#call('createClaudeSession'); }
+  getClaudeSession(sessionId) { return this.#call('getClaudeSession', sessionId); }
+  listClaudeSessions(query) { return this.#call('listClaudeSessions', query === undefined ? {} : query); }
+  deleteClaudeSession(sessionId) { return this.#call('deleteClaudeSession', sessionId); }
+  listClaudeProjects() { return this.#call('listClaudeProjects'); }
+  listClaudeTranscripts(projectPath) { return this.#call('listClaudeTranscripts', projectPath); }
+  getClaudeTranscript(filePath) { return this.#call('getClaudeTranscript', filePath); }
+  listClaudeTranscriptsForDate(date, projectPaths) { return this.#call('listClaudeTranscriptsForDate', date, projectPaths === undefined ? null : projectPaths); }
+  importClaudeTranscript(filePath) { return this.#call('importClaudeTranscript', filePath); }
+
+  // Calendar
+  listCalendarProviders() { return this.#call('listCalendarProviders'); }
+  createCalendarAccount(input) { return this.#call('createCalendarAccount', input); }
+  listCalendarAccounts() { return this.#call('listCalendarAccounts'); }
+  getCalendarAccount(accountId) { return this.#call('getCalendarAccount', accountId); }
+  deleteCalendarAccount(accountId) { return this.#call('deleteCalendarAccount', accountId); }
+  listCalendars(query) { return this.#call('listCalendars', query === undefined ? {} : query); }
+  updateCalendar(accountId, calendarId, patch) { return this.#call('updateCalendar', accountId, calendarId, patch); }
+  listCalendarEvents(query) { return this.#call('listCalendarEvents', query); }
+  syncCalendarAccount(accountId, body) { return this.#call('syncCalendarAccount', accountId, body === undefined ? {} : body); }
+  startGoogleOAuth() { return this.#call('startGoogleOAuth'); }
+  completeGoogleOAuth(input) { return this.#call('completeGoogleOAuth', input); }
+
+  // Jira and Confluence
+  listJiraAccounts() { return this.#call('listJiraAccounts'); }
+  addJiraAccount(input) { return this.#call('addJiraAccount', input); }
+  deleteJiraAccount(accountId) { return this.#call('deleteJiraAccount', accountId); }
+  syncJiraAccount(accountId, options) { return this.#call('syncJiraAccount', accountId, options === undefined ? {} : options); }
+  searchJira(accountId) { return this.#call('searchJira', accountId); }
+  listConfluenceAccounts() { return this.#call('listConfluenceAccounts'); }
+  addConfluenceAccount(input) { return this.#call('addConfluenceAccount', input); }
+  deleteConfluenceAccount(accountId) { return this.#call('deleteConfluenceAccount', accountId); }
+  syncConfluenceAccount(accountId) { return this.#call('syncConfluenceAccount', accountId); }
+
+  // Activity
+  listActivityEvents(query) { return this.#call('listActivityEvents', query); }
+}
+
+module.exports = { Backend };
+module.exports.Backend = Backend;
