@@ -128,7 +128,7 @@ impl Backend {
         })
         .await?;
         let store = Arc::new(store);
-        let bus = Arc::new(Bus::new());
+        let bus = Arc::new(Bus::with_capacity(config.event_buffer));
         spawn_log_writer(&bus, &config);
 
         let jobs = JobSystem::new(Arc::clone(&store), Arc::clone(&bus), config.workers);

@@ -45,6 +45,10 @@ pub struct Config {
     pub secret_key: Option<[u8; 32]>,
     pub scheduler: bool,
     pub endpoints: Endpoints,
+    /// Events a subscriber may fall behind before it gets `lagged` (`eventBuffer`, a tuning
+    /// option beyond the contract: larger absorbs longer stalls of the JS thread, smaller
+    /// bounds memory tighter).
+    pub event_buffer: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -61,6 +65,7 @@ impl std::fmt::Debug for Config {
             .field("secret_key", &self.secret_key.map(|_| "<redacted>"))
             .field("scheduler", &self.scheduler)
             .field("endpoints", &self.endpoints)
+            .field("event_buffer", &self.event_buffer)
             .finish()
     }
 }
@@ -98,6 +103,7 @@ impl Config {
             secret_key: None,
             scheduler: true,
             endpoints: Endpoints::default(),
+            event_buffer: crate::events::CAPACITY,
         }
     }
 
@@ -123,6 +129,7 @@ impl Config {
         let claude_cwd = f.optional_str("claudeCwd", 1);
         let claude_projects_dir = f.optional_str("claudeProjectsDir", 1);
         let scheduler = f.optional_bool("scheduler");
+        let event_buffer = f.optional_int("eventBuffer", Some(16), Some(1 << 20));
         let secret = f.optional_str("secretKey", 0);
         let secret_key = match secret.as_deref().map(decode_hex) {
             None => None,
@@ -176,6 +183,9 @@ impl Config {
         config.secret_key = secret_key;
         config.scheduler = scheduler.unwrap_or(true);
         config.endpoints = endpoints;
+        if let Some(n) = event_buffer {
+            config.event_buffer = n as usize;
+        }
         Ok(config)
     }
 }
