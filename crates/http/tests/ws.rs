@@ -320,3 +320,87 @@ async fn responsive_peer_survives_pings() {
     assert_eq!(ev["type"], "job.created");
     h.close().await;
 }
+
+fn publish_many(h: &Harness, n: usize) -> usize {
+    let filler = "x".repeat(1000);
+    let mut bytes = 0;
+    for i in 0..n {
+        let event = enttok_core::Event::log(enttok_core::Level::Info, format!("{i} {filler}"));
+        bytes += event.to_json().len();
+        h.backend.bus().publish(event);
+    }
+    bytes
+}
+
+/// A client that stops reading is dropped once a write stalls past the deadline, instead of
+/// the server buffering the event stream for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_client_is_dropped() {
+    let tuning = enttok_http::Tuning {
+        write_timeout: Duration::from_millis(300),
+        ..enttok_http::Tuning::default()
+    };
+    let h = Harness::start_with(enttok_http::HttpOptions::default(), tuning).await;
+    let mut tcp = TcpStream::connect(("127.0.0.1", h.port())).await.unwrap();
+    let handshake = format!(
+        "GET /events?token={} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        h.token(),
+        h.port()
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let published = publish_many(&h, 30_000);
+    // Not reading for longer than the write deadline.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => received += n,
+            Err(_) => panic!("a stalled client was kept (received {received} bytes)"),
+        }
+    }
+    assert!(
+        received < published / 2,
+        "received {received} of {published} bytes"
+    );
+    // The server is fine.
+    assert_eq!(h.get("/health").send().await.status, 200);
+    h.close().await;
+}
+
+/// A client that falls behind the bus window gets `lagged` with the count, then events again.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_client_gets_lagged() {
+    let h = Harness::start().await;
+    let token = h.token();
+    let mut ws = connect(&h, "/events", &[("X-Backend-Token", &token)])
+        .await
+        .unwrap();
+    expect_connected(&mut ws).await;
+    // More than the bus window (16k) while the client does not read: the server's write
+    // blocks on the full socket and its subscription falls behind.
+    publish_many(&h, enttok_core::events::CAPACITY + 20_000);
+    let mut lagged = None;
+    let mut after = 0;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+        if let Message::Text(text) = msg {
+            let ev: Value = serde_json::from_str(&text).unwrap();
+            if ev["type"] == "lagged" {
+                lagged = Some(ev);
+            } else if lagged.is_some() {
+                after += 1;
+                if after > 10 {
+                    break;
+                }
+            }
+        }
+    }
+    let lagged = lagged.expect("no lagged event");
+    assert!(lagged["missed"].as_u64().unwrap() > 0);
+    assert!(lagged["timestamp"].is_string());
+    assert!(after > 0);
+    h.close().await;
+}
