@@ -80,7 +80,8 @@ impl std::fmt::Debug for HttpServer {
     }
 }
 
-/// Starts the adapter on `127.0.0.1:<port>` (CONTRACT.md §1.1 `startHttp`). A taken port is
+/// Starts the adapter on `127.0.0.1:<port>` (CONTRACT.md §1.1 `startHttp`); must run inside a
+/// tokio runtime, which then also runs the connections. A taken port is
 /// `Error::Conflict`; a given token that is empty or not visible ASCII is `Error::BadRequest`.
 pub async fn start(backend: Backend, options: HttpOptions) -> Result<HttpServer> {
     start_tuned(backend, options, Tuning::default()).await

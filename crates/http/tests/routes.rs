@@ -338,6 +338,16 @@ async fn openapi_lists_every_route_and_is_public() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), n);
+    // Only the two routes the contract names may skip the token (§3.2 step 5).
+    for route in &table {
+        if route.access == enttok_http::router::Access::Public {
+            assert!(
+                ["/openapi.json", "/calendar/oauth/google/callback"].contains(&route.path),
+                "{} must not be public",
+                route.path
+            );
+        }
+    }
     // The public ones say so.
     assert_eq!(paths["/openapi.json"]["get"]["security"], json!([]));
     assert!(paths["/jobs"]["get"].get("security").is_none());

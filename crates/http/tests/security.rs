@@ -420,3 +420,43 @@ async fn keep_alive_connections_serve_several_requests() {
     }
     h.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_ends_idle_keep_alive_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .unwrap();
+    let one = format!(
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Backend-Token: {}\r\n\r\n",
+        h.port(),
+        h.token()
+    );
+    tcp.write_all(one.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let started = std::time::Instant::now();
+    h.server.stop().await;
+    // The idle connection is closed, not kept serving after stop.
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    h.backend.close().await.unwrap();
+}
+
+#[test]
+fn server_handle_and_stop_future_are_send() {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<enttok_http::HttpServer>();
+    fn is_send<T: Send>(_: &T) {}
+    fn check(server: &enttok_http::HttpServer, backend: Backend) {
+        is_send(&server.stop());
+        is_send(&enttok_http::start(backend, HttpOptions::default()));
+    }
+    let _ = check;
+}
