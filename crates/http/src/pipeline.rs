@@ -223,3 +223,21 @@ impl Future for CatchUnwind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_future_becomes_an_error() {
+        let fut: HandlerFuture = Box::pin(async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            Reply::json(&1)
+        });
+        assert!(CatchUnwind(fut).await.is_err());
+        let fine: HandlerFuture = Box::pin(async { Reply::json(&1) });
+        assert!(matches!(CatchUnwind(fine).await, Ok(Ok(_))));
+    }
+}
