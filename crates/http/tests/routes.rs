@@ -338,6 +338,29 @@ async fn openapi_lists_every_route_and_is_public() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), n);
+    // Every $ref resolves inside the document.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref" {
+                        out.push(x.as_str().unwrap().to_string());
+                    } else {
+                        refs(x, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let name = r.strip_prefix("#/components/schemas/").unwrap();
+        assert!(doc["components"]["schemas"][name].is_object(), "{r}");
+    }
     // Only the two routes the contract names may skip the token (§3.2 step 5).
     for route in &table {
         if route.access == enttok_http::router::Access::Public {
