@@ -1,0 +1,22 @@
+//! The adapter's own routes: the OpenAPI document (public) and the event WebSocket.
+
+use hyper::Method;
+
+use crate::router::{Action, Route};
+use crate::schema::any_object;
+
+const TAG: &str = "meta";
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::with_action(Method::GET, "/openapi.json", Action::OpenApi)
+            .public()
+            .doc(TAG, "This document")
+            .returns(any_object()),
+        Route::with_action(Method::GET, "/events", Action::Events).doc(
+            TAG,
+            "WebSocket of every backend event (X-Backend-Token header or ?token=)",
+        ),
+    ]
+}

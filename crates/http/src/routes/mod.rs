@@ -1,0 +1,29 @@
+//! The route table: one module per capability, each with one `pub fn routes() -> Vec<Route>`.
+//!
+//! To add a capability (calendar, jira, confluence, activity, claude, …):
+//! 1. create `src/routes/<concept>.rs` with `pub fn routes() -> Vec<Route>` and one small
+//!    `async fn` per route that calls ONE facade method of `enttok_core::Backend` and wraps its
+//!    answer ([`Reply::json`](crate::Reply::json), or [`Reply::list`](crate::Reply::list) for
+//!    the `{"accounts":[…]}` shape);
+//! 2. add `pub mod <concept>;` and one `routes.extend(<concept>::routes());` line below.
+//!
+//! Nothing else changes: the pipeline (Host, CORS, token, body limits and decoding), the error
+//! mapping and the OpenAPI document all follow from the table. Declare literal paths before
+//! parametric ones that could match the same request (the first matching route wins).
+
+use crate::router::Route;
+
+pub mod health;
+pub mod jobs;
+pub mod meta;
+pub mod settings;
+
+/// Every route the server answers, in matching order.
+pub fn all() -> Vec<Route> {
+    let mut routes = Vec::with_capacity(32);
+    routes.extend(health::routes());
+    routes.extend(settings::routes());
+    routes.extend(jobs::routes());
+    routes.extend(meta::routes());
+    routes
+}

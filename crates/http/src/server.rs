@@ -1,0 +1,239 @@
+//! The listener: binding, the accept loop, one hyper HTTP/1 connection per client, and stop.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use enttok_core::{Backend, Error, Result};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+use crate::guard::Guard;
+use crate::pipeline::{handle, State};
+use crate::router::Router;
+
+/// Options of [`start`] (JS `startHttp({port, token, origins})`).
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// The port on 127.0.0.1; 0 = any free port.
+    pub port: u16,
+    /// The token clients must send; `None` = 32 random bytes in hex.
+    pub token: Option<String>,
+    /// Origins allowed in addition to the defaults (`http://localhost:5173`,
+    /// `http://127.0.0.1:5173`, `app://.`).
+    pub origins: Vec<String>,
+}
+
+/// Timing knobs. The defaults are the contract's; tests shorten them.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// WebSocket ping period (§3.4: 20 s).
+    pub ping_interval: Duration,
+    /// How long a pong may take before the socket is closed (§3.4: 20 s).
+    pub pong_timeout: Duration,
+    /// Deadline of one WebSocket write; a client stalled longer is dropped.
+    pub write_timeout: Duration,
+    /// Deadline for a client to send a request's headers (slow-loris defence).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long `stop` waits for open connections to finish before leaving them to their own
+/// deadlines.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// A running adapter. Dropping it signals the same shutdown as [`HttpServer::stop`] without
+/// waiting for it.
+pub struct HttpServer {
+    port: u16,
+    token: String,
+    shutdown: watch::Sender<bool>,
+    tracker: TaskTracker,
+    accept: Mutex<Option<JoinHandle<()>>>,
+    stopped: tokio::sync::OnceCell<()>,
+}
+
+impl std::fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never printed.
+        f.debug_struct("HttpServer")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the adapter on `127.0.0.1:<port>` (CONTRACT.md §1.1 `startHttp`); must run inside a
+/// tokio runtime, which then also runs the connections. A taken port is
+/// `Error::Conflict`; a given token that is empty or not visible ASCII is `Error::BadRequest`.
+pub async fn start(backend: Backend, options: HttpOptions) -> Result<HttpServer> {
+    start_tuned(backend, options, Tuning::default()).await
+}
+
+/// [`start`] with other timings (tests).
+#[doc(hidden)]
+pub async fn start_tuned(
+    backend: Backend,
+    options: HttpOptions,
+    tuning: Tuning,
+) -> Result<HttpServer> {
+    backend.check_open()?;
+    let token = match options.token {
+        Some(token) => check_token(token)?,
+        None => enttok_core::ids::hex(&enttok_core::ids::random_bytes::<32>()),
+    };
+    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, options.port))
+        .await
+        .map_err(|err| bind_error(options.port, err))?;
+    let port = listener.local_addr()?.port();
+    let router = Router::new(crate::routes::all());
+    let openapi = Bytes::from(crate::openapi::document(&router).to_string());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let tracker = TaskTracker::new();
+    let state = Arc::new(State {
+        backend,
+        router,
+        guard: Guard::new(port, &token, &options.origins),
+        port,
+        openapi,
+        shutdown: shutdown_rx,
+        tracker: tracker.clone(),
+        tuning,
+    });
+    let accept = tokio::spawn(accept_loop(state, listener));
+    Ok(HttpServer {
+        port,
+        token,
+        shutdown: shutdown_tx,
+        tracker,
+        accept: Mutex::new(Some(accept)),
+        stopped: tokio::sync::OnceCell::new(),
+    })
+}
+
+fn check_token(token: String) -> Result<String> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::BadRequest(
+            "token must be a non-empty string of visible ASCII characters".into(),
+        ));
+    }
+    Ok(token)
+}
+
+fn bind_error(port: u16, err: std::io::Error) -> Error {
+    if err.kind() == std::io::ErrorKind::AddrInUse {
+        Error::Conflict(format!("port {port} is already in use"))
+    } else {
+        Error::from(err)
+    }
+}
+
+impl HttpServer {
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The token clients must send.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes the listener (the port is free when this returns), ends keep-alive connections
+    /// after their current request, and closes every WebSocket with code 1001. Idempotent: a
+    /// second call waits for the first.
+    pub async fn stop(&self) {
+        self.stopped
+            .get_or_init(|| async {
+                self.shutdown.send_replace(true);
+                let accept = self
+                    .accept
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .take();
+                if let Some(accept) = accept {
+                    // The loop returns promptly once signalled; dropping it drops the listener.
+                    let _ = accept.await;
+                }
+                self.tracker.close();
+                let _ = tokio::time::timeout(STOP_GRACE, self.tracker.wait()).await;
+            })
+            .await;
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Resolves once shutdown is signalled (or the server handle is gone).
+pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    // `wait_for` fails only when the sender is gone, which also means: stop.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn accept_loop(state: Arc<State>, listener: TcpListener) {
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            biased;
+            _ = wait_shutdown(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    state.tracker.spawn(serve_connection(Arc::clone(&state), tcp));
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+        }
+    }
+}
+
+async fn serve_connection(state: Arc<State>, tcp: TcpStream) {
+    // Small JSON answers: send them now rather than waiting for Nagle.
+    let _ = tcp.set_nodelay(true);
+    let mut shutdown = state.shutdown.clone();
+    let header_timeout = state.tuning.header_read_timeout;
+    let service = service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(handle(state, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = wait_shutdown(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}
