@@ -572,3 +572,34 @@ async fn import_is_idempotent() {
         1
     );
 }
+
+/// Benchmark (run with `--ignored --nocapture`): 1,000 transcripts of 1 MB in one project.
+#[tokio::test]
+#[ignore]
+async fn bench_list_1000_transcripts_of_1mb() {
+    let f = fixture().await;
+    let dir = f.root.join("-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let filler = "y".repeat(2000);
+    let line = user(
+        "b",
+        None,
+        "2026-03-01T00:00:00Z",
+        json!(filler),
+        json!({"cwd": "/bench"}),
+    );
+    let mut one = String::new();
+    while one.len() < 1024 * 1024 {
+        one.push_str(&line);
+        one.push('\n');
+    }
+    for i in 0..1000 {
+        std::fs::write(dir.join(format!("s{i}.jsonl")), &one).unwrap();
+    }
+    for _ in 0..3 {
+        let start = Instant::now();
+        let list = f.backend.list_claude_transcripts("/bench").await.unwrap();
+        assert_eq!(list.len(), 1000);
+        println!("listed 1000 x 1 MB transcripts in {:?}", start.elapsed());
+    }
+}

@@ -385,26 +385,54 @@ fn resolve_project(root: &Path, project: &str) -> Vec<PathBuf> {
     }
 }
 
-/// Sessions of some directories, newest file first.
+/// Sessions of some directories, newest file first. Files are read on a few threads: listing
+/// a large library is bound by parsing the heads, and the caller is already off the runtime.
 fn sessions_of(
     dirs: &[PathBuf],
     project: Option<&str>,
 ) -> Vec<(Option<SystemTime>, TranscriptSession)> {
-    let mut out = Vec::new();
+    let mut work: Vec<(Entry, String)> = Vec::new();
     for dir in dirs {
         let fallback = match project {
             Some(p) => p.to_string(),
             None => dir_project(dir),
         };
         for entry in transcript_files(dir).into_iter().filter(|e| !e.agent) {
-            if let Ok(meta) = read_meta(&entry.path) {
-                out.push((
-                    entry.mtime,
-                    meta.session(&entry.path, entry.mtime, &fallback),
-                ));
-            }
+            work.push((entry, fallback.clone()));
         }
     }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let chunk = work.len().div_ceil(threads).max(64);
+    let read = |items: &[(Entry, String)]| -> Vec<(Option<SystemTime>, TranscriptSession)> {
+        items
+            .iter()
+            .filter_map(|(entry, fallback)| {
+                let meta = read_meta(&entry.path).ok()?;
+                Some((
+                    entry.mtime,
+                    meta.session(&entry.path, entry.mtime, fallback),
+                ))
+            })
+            .collect()
+    };
+    let mut out: Vec<(Option<SystemTime>, TranscriptSession)> = if work.len() <= chunk {
+        read(&work)
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || read(part)))
+                .collect();
+            handles
+                .into_iter()
+                // A panicking reader loses its files, never the listing.
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
     out.sort_by_key(|e| std::cmp::Reverse(e.0));
     out
 }
