@@ -940,3 +940,35 @@ async fn at_most_claude_max_concurrent_runs_and_waiters_can_be_canceled() {
     }
     assert_eq!(spans.len(), 2, "{times}");
 }
+
+/// Benchmark (run with `--ignored --nocapture`): stream-json lines/s through the runner, the
+/// parser and the bus, and the time from `spawnClaude` to the first `claude.output`.
+#[tokio::test]
+#[ignore]
+async fn bench_stream_json_throughput_and_first_output() {
+    let n = 200_000;
+    let body = format!("yes '{ASSIST1}' | head -n {n}\n");
+    let env = env(&body).await;
+    let mut sub = env.backend.subscribe().unwrap();
+    let start = Instant::now();
+    let created = env
+        .backend
+        .spawn_claude(&json!({"prompt": "x", "output_format": "stream-json"}))
+        .await
+        .unwrap();
+    loop {
+        let e = sub.recv().await.unwrap();
+        if e.contains("\"type\":\"claude.output\"") {
+            break;
+        }
+    }
+    println!("spawn to first claude.output: {:?}", start.elapsed());
+    drop(sub);
+    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "succeeded");
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{n} stream-json lines in {secs:.2}s = {:.0} lines/s",
+        n as f64 / secs
+    );
+}

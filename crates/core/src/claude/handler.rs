@@ -155,7 +155,7 @@ fn make_sink(ctx: &JobCtx, session_id: Option<String>) -> Sink {
     let bus = Arc::clone(ctx.bus());
     let abort = ctx.abort().clone();
     let job_id = ctx.job_id().to_string();
-    Arc::new(move |stream: Stream, line: &str, message: Option<&Value>| {
+    Arc::new(move |stream: Stream, line: &str, message: Option<Value>| {
         // A canceled run writes nothing more, events included.
         if abort.is_fired() {
             return;
@@ -170,7 +170,7 @@ fn make_sink(ctx: &JobCtx, session_id: Option<String>) -> Sink {
             session_id: session_id.clone(),
             stream: stream.as_str(),
             line: message.is_none().then(|| line.to_string()),
-            message: message.cloned(),
+            message,
         });
     })
 }

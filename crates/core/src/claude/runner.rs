@@ -40,7 +40,7 @@ impl Stream {
 }
 
 /// Receives each line as it arrives (with its parsed stream-json object, if any).
-pub type Sink = Arc<dyn Fn(Stream, &str, Option<&Value>) + Send + Sync>;
+pub type Sink = Arc<dyn Fn(Stream, &str, Option<Value>) + Send + Sync>;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -460,8 +460,8 @@ fn emit(
     if let Some(msg) = &parsed {
         result.parsed.observe(msg);
     }
-    sink(stream, line, parsed.as_ref());
     result.captured.push(line, cap);
+    sink(stream, line, parsed);
 }
 
 #[cfg(test)]
