@@ -1,10 +1,45 @@
-//! Claude Code: streamed runs, sessions, transcripts (CONTRACT.md §4.3, §11). Not built yet:
-//! `claude.spawn` stays a known type whose jobs fail with a clear message.
+//! Claude Code: streamed CLI runs, persisted native sessions and the transcript library
+//! (CONTRACT.md §4.3, §11).
+//!
+//! - [`cli`]: where the CLI is and which arguments a run gets;
+//! - [`runner`]: one process run (own process group, streamed lines, caps, tree kill);
+//! - [`handler`]: the `claude.spawn` job handler tying both to the job queue and sessions;
+//! - [`sessions`]: the `claude_sessions` / `claude_session_messages` tables;
+//! - [`transcripts`]: read-only access to Claude Code's own JSONL transcripts;
+//! - `api`: the facade methods on [`crate::Backend`].
+
+mod api;
+pub mod cli;
+mod handler;
+mod limiter;
+pub mod runner;
+pub mod sessions;
+pub mod transcripts;
+
+use std::sync::Arc;
 
 use crate::config::Config;
-use crate::jobs::{JobSystem, CLAUDE_SPAWN};
+use crate::jobs::{Handler, JobSystem, CLAUDE_SPAWN};
 
-/// Registers the `claude.spawn` handler.
-pub fn register(jobs: &JobSystem, _config: &Config) {
-    jobs.register_builtin(CLAUDE_SPAWN, crate::backend::unavailable(CLAUDE_SPAWN));
+pub use sessions::{ClaudeSession, SessionMessage};
+pub use transcripts::TranscriptSession;
+
+/// State of the Claude module of one backend (never shared between backends).
+pub(crate) struct ClaudeState {
+    config: Config,
+    /// Bounds the runs executing at once to `claude_max_concurrent`.
+    limiter: limiter::Limiter,
+}
+
+/// Registers the `claude.spawn` handler with a fresh per-backend state.
+pub fn register(jobs: &JobSystem, config: &Config) {
+    let state = Arc::new(ClaudeState {
+        config: config.clone(),
+        limiter: limiter::Limiter::default(),
+    });
+    let handler: Handler = Arc::new(move |ctx| {
+        let state = Arc::clone(&state);
+        Box::pin(async move { handler::run(state, ctx).await })
+    });
+    jobs.register_builtin(CLAUDE_SPAWN, handler);
 }
