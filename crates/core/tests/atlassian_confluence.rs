@@ -12,7 +12,8 @@ const TOKEN: &str = "conf-SECRET-456";
 const ME: &str = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077";
 const OTHER: &str = "557058:0d2d4b8a-0000-0000-0000-000000000000";
 const CONTENT_CQL: &str = r#"type in ("page","blogpost") AND (creator = currentUser() OR lastmodifiedby = currentUser()) AND lastmodified >= now("-7d") ORDER BY lastmodified DESC"#;
-const COMMENT_CQL: &str = r#"type = comment AND creator = currentUser() AND created >= now("-7d") ORDER BY created DESC"#;
+const COMMENT_CQL: &str =
+    r#"type = comment AND creator = currentUser() AND created >= now("-7d") ORDER BY created DESC"#;
 
 fn user(id: &str, name: &str) -> Value {
     json!({"type": "known", "accountId": id, "accountType": "atlassian", "email": "",
@@ -21,7 +22,14 @@ fn user(id: &str, name: &str) -> Value {
            "_links": {"self": format!("https://acme.atlassian.net/wiki/rest/api/user?accountId={id}")}})
 }
 
-fn content(id: &str, ctype: &str, title: &str, created: (Value, i64), version: (Value, i64, Value), webui: &str) -> Value {
+fn content(
+    id: &str,
+    ctype: &str,
+    title: &str,
+    created: (Value, i64),
+    version: (Value, i64, Value),
+    webui: &str,
+) -> Value {
     json!({
         "content": {
             "id": id, "type": ctype, "status": "current", "title": title,
@@ -63,21 +71,61 @@ fn route() -> Route {
     let me = user(ME, "Me Myself");
     let other = user(OTHER, "Other Person");
     let content_pages = vec![
-        page(vec![
-            content("111", "page", "Roadmap", (me.clone(), 7200), (me.clone(), 3600, json!(3)), "/spaces/TEAM/pages/111/Roadmap"),
-            content("222", "blogpost", "Release notes", (me.clone(), 1800), (me.clone(), 1800, json!(1)), "/spaces/TEAM/blog/222"),
-        ], 0, 4),
-        page(vec![
-            content("333", "page", "Design", (other.clone(), 10_800), (me.clone(), 1200, json!(5)), "https://acme.atlassian.net/wiki/spaces/TEAM/pages/333"),
-            content("444", "page", "", (other.clone(), 10_800), (me.clone(), 900, json!("7")), "/spaces/TEAM/pages/444"),
-        ], 2, 4),
+        page(
+            vec![
+                content(
+                    "111",
+                    "page",
+                    "Roadmap",
+                    (me.clone(), 7200),
+                    (me.clone(), 3600, json!(3)),
+                    "/spaces/TEAM/pages/111/Roadmap",
+                ),
+                content(
+                    "222",
+                    "blogpost",
+                    "Release notes",
+                    (me.clone(), 1800),
+                    (me.clone(), 1800, json!(1)),
+                    "/spaces/TEAM/blog/222",
+                ),
+            ],
+            0,
+            4,
+        ),
+        page(
+            vec![
+                content(
+                    "333",
+                    "page",
+                    "Design",
+                    (other.clone(), 10_800),
+                    (me.clone(), 1200, json!(5)),
+                    "https://acme.atlassian.net/wiki/spaces/TEAM/pages/333",
+                ),
+                content(
+                    "444",
+                    "page",
+                    "",
+                    (other.clone(), 10_800),
+                    (me.clone(), 900, json!("7")),
+                    "/spaces/TEAM/pages/444",
+                ),
+            ],
+            2,
+            4,
+        ),
     ];
-    let comment_pages = vec![page(vec![
-        comment("555", me.clone(), 600, Some("Design doc"), true),
-        comment("666", other.clone(), 500, Some("Design doc"), true),
-        comment("777", me.clone(), 10 * 86400, None, true),
-        comment("888", me.clone(), 400, None, false),
-    ], 0, 4)];
+    let comment_pages = vec![page(
+        vec![
+            comment("555", me.clone(), 600, Some("Design doc"), true),
+            comment("666", other.clone(), 500, Some("Design doc"), true),
+            comment("777", me.clone(), 10 * 86400, None, true),
+            comment("888", me.clone(), 400, None, false),
+        ],
+        0,
+        4,
+    )];
     let mut current = me.clone();
     current["_expandable"] = json!({"operations": "", "personalSpace": ""});
     Arc::new(move |req: &Recorded| {
@@ -88,9 +136,16 @@ fn route() -> Route {
             "/wiki/rest/api/user/current" => Reply::json(200, &current),
             "/wiki/rest/api/search" => {
                 let start: usize = req.param("start").and_then(|s| s.parse().ok()).unwrap_or(0);
-                let pages = if req.param("cql") == Some(CONTENT_CQL) { &content_pages } else { &comment_pages };
+                let pages = if req.param("cql") == Some(CONTENT_CQL) {
+                    &content_pages
+                } else {
+                    &comment_pages
+                };
                 let i = if start == 0 { 0 } else { 1 };
-                pages.get(i).map(|p| Reply::json(200, p)).unwrap_or_else(|| Reply::json(200, &page(vec![], start, 0)))
+                pages
+                    .get(i)
+                    .map(|p| Reply::json(200, p))
+                    .unwrap_or_else(|| Reply::json(200, &page(vec![], start, 0)))
             }
             _ => Reply::json(404, &json!({"statusCode": 404})),
         }
@@ -113,48 +168,116 @@ async fn pages_blogposts_updates_and_comments() {
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert_eq!(job.payload, json!({"account_id": account_id}));
     assert_eq!(job.message.as_deref(), Some("Synced 7 Confluence events"));
-    assert_eq!(job.result, json!({"account_id": account_id, "synced_events": 7}));
+    assert_eq!(
+        job.result,
+        json!({"account_id": account_id, "synced_events": 7})
+    );
 
     let searches = server.requests_to("/wiki/rest/api/search");
     let summary: Vec<(String, String, String, String)> = searches
         .iter()
-        .map(|r| (r.param("cql").unwrap().into(), r.param("start").unwrap().into(), r.param("limit").unwrap().into(), r.param("expand").unwrap().into()))
+        .map(|r| {
+            (
+                r.param("cql").unwrap().into(),
+                r.param("start").unwrap().into(),
+                r.param("limit").unwrap().into(),
+                r.param("expand").unwrap().into(),
+            )
+        })
         .collect();
-    assert_eq!(summary, vec![
-        (CONTENT_CQL.into(), "0".into(), "50".into(), "content.history,content.version,content._links".into()),
-        (CONTENT_CQL.into(), "2".into(), "50".into(), "content.history,content.version,content._links".into()),
-        (COMMENT_CQL.into(), "0".into(), "50".into(), "content.history,content.container,content._links".into()),
-    ]);
-    assert!(searches.iter().all(|r| r.header("content-type") == Some("application/json") && r.header("accept") == Some("application/json")));
+    assert_eq!(
+        summary,
+        vec![
+            (
+                CONTENT_CQL.into(),
+                "0".into(),
+                "50".into(),
+                "content.history,content.version,content._links".into()
+            ),
+            (
+                CONTENT_CQL.into(),
+                "2".into(),
+                "50".into(),
+                "content.history,content.version,content._links".into()
+            ),
+            (
+                COMMENT_CQL.into(),
+                "0".into(),
+                "50".into(),
+                "content.history,content.container,content._links".into()
+            ),
+        ]
+    );
+    assert!(searches
+        .iter()
+        .all(|r| r.header("content-type") == Some("application/json")
+            && r.header("accept") == Some("application/json")));
 
     let rows = activity_rows(dir.path());
     let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
-    assert_eq!(ids, [
-        "confluence:comment:555",
-        "confluence:comment:888",
-        "confluence:created:111",
-        "confluence:created:222",
-        "confluence:updated:111:3",
-        "confluence:updated:333:5",
-        "confluence:updated:444",
-    ]);
+    assert_eq!(
+        ids,
+        [
+            "confluence:comment:555",
+            "confluence:comment:888",
+            "confluence:created:111",
+            "confluence:created:222",
+            "confluence:updated:111:3",
+            "confluence:updated:333:5",
+            "confluence:updated:444",
+        ]
+    );
     let by_id = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
     let base = server.base();
     let r = by_id("confluence:created:111");
-    assert_eq!((r[1].as_str(), r[2].as_str(), r[3].as_str(), r[4].as_str(), r[6].as_str()), (Some("confluence"), Some("page.created"), Some("Roadmap"), Some("Content created"), Some("Me Myself")));
+    assert_eq!(
+        (
+            r[1].as_str(),
+            r[2].as_str(),
+            r[3].as_str(),
+            r[4].as_str(),
+            r[6].as_str()
+        ),
+        (
+            Some("confluence"),
+            Some("page.created"),
+            Some("Roadmap"),
+            Some("Content created"),
+            Some("Me Myself")
+        )
+    );
     assert_eq!(r[5], json!(format!("{base}/spaces/TEAM/pages/111/Roadmap")));
-    assert_eq!(serde_json::from_str::<Value>(r[10].as_str().unwrap()).unwrap(), json!({"content_id": "111", "type": "page"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(r[10].as_str().unwrap()).unwrap(),
+        json!({"content_id": "111", "type": "page"})
+    );
     let r = by_id("confluence:created:222");
     assert_eq!(r[2], "blogpost.created");
     let r = by_id("confluence:updated:111:3");
-    assert_eq!((r[2].as_str(), r[4].as_str()), (Some("page.updated"), Some("Content updated")));
+    assert_eq!(
+        (r[2].as_str(), r[4].as_str()),
+        (Some("page.updated"), Some("Content updated"))
+    );
     assert_eq!(r[8], json!(atl_time(3600).1));
     let r = by_id("confluence:updated:333:5");
-    assert_eq!(r[5], "https://acme.atlassian.net/wiki/spaces/TEAM/pages/333");
+    assert_eq!(
+        r[5],
+        "https://acme.atlassian.net/wiki/spaces/TEAM/pages/333"
+    );
     assert_eq!(by_id("confluence:updated:444")[3], "Untitled page");
     let r = by_id("confluence:comment:555");
-    assert_eq!((r[2].as_str(), r[3].as_str(), r[4].as_str()), (Some("comment.created"), Some("Re: Design doc"), Some("Commented on Design doc")));
-    assert_eq!(serde_json::from_str::<Value>(r[10].as_str().unwrap()).unwrap(), json!({"content_id": "555", "container": "Design doc"}));
+    assert_eq!(
+        (r[2].as_str(), r[3].as_str(), r[4].as_str()),
+        (
+            Some("comment.created"),
+            Some("Re: Design doc"),
+            Some("Commented on Design doc")
+        )
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(r[10].as_str().unwrap()).unwrap(),
+        json!({"content_id": "555", "container": "Design doc"})
+    );
     assert_eq!(by_id("confluence:comment:888")[4], "Comment added");
 
     let listed = backend.list_confluence_accounts().await.unwrap();
@@ -179,19 +302,40 @@ async fn confluence_credential_errors() {
         .unwrap_err();
     assert_eq!(err.status(), 400);
     assert_eq!(err.code(), "E_UPSTREAM");
-    assert_eq!(err.to_string(), r#"Confluence connection failed: Atlassian API error 401: {"statusCode":401,"message":"Unauthorized"}"#);
+    assert_eq!(
+        err.to_string(),
+        r#"Confluence connection failed: Atlassian API error 401: {"statusCode":401,"message":"Unauthorized"}"#
+    );
     assert!(backend.list_confluence_accounts().await.unwrap().is_empty());
     // A Confluence id is not a Jira account.
     let account = backend
         .add_confluence_account(&json!({"org": "acme", "email": EMAIL, "api_token": TOKEN}))
         .await
         .unwrap();
-    let err = backend.sync_jira_account(&account.account_id, &json!({})).await.unwrap_err();
-    assert_eq!((err.status(), err.to_string()), (404, "jira account not found".to_string()));
-    let err = backend.delete_jira_account(&account.account_id).await.unwrap_err();
+    let err = backend
+        .sync_jira_account(&account.account_id, &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.to_string()),
+        (404, "jira account not found".to_string())
+    );
+    let err = backend
+        .delete_jira_account(&account.account_id)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "jira account not found");
-    let err = backend.sync_confluence_account("atl_missing").await.unwrap_err();
+    let err = backend
+        .sync_confluence_account("atl_missing")
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "confluence account not found");
-    assert_eq!(backend.delete_confluence_account(&account.account_id).await.unwrap(), json!({"ok": true}));
+    assert_eq!(
+        backend
+            .delete_confluence_account(&account.account_id)
+            .await
+            .unwrap(),
+        json!({"ok": true})
+    );
     backend.close().await.unwrap();
 }
