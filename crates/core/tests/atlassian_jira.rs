@@ -743,3 +743,69 @@ async fn sync_job_fails_from_queued_without_or_with_unknown_account() {
     assert_eq!(audit[0].message, "confluence account not found: atl_x");
     backend.close().await.unwrap();
 }
+
+/// Sync of 5,000 issues with 3 changelog items each from the local fake (figures for the
+/// README; target < 2 s). Run with
+/// `cargo test -p enttok-core --release --test atlassian_jira -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_sync_5000_issues() {
+    let pages: Vec<Value> = (0..100)
+        .map(|p| {
+            let issues: Vec<Value> = (0..50)
+                .map(|i| {
+                    let n = p * 50 + i;
+                    let histories = (0..3)
+                        .map(|h| {
+                            history(
+                                &format!("{n}{h}"),
+                                me(),
+                                600 + h,
+                                vec![status_item(("1", "Open"), (&format!("{h}"), "Done"))],
+                            )
+                        })
+                        .collect();
+                    issue(
+                        &format!("{}", 20000 + n),
+                        &format!("BEN-{n}"),
+                        "Benchmark",
+                        me(),
+                        me(),
+                        3600,
+                        300,
+                        histories,
+                        vec![],
+                    )
+                })
+                .collect();
+            let mut page = json!({"isLast": p == 99, "issues": issues});
+            if p < 99 {
+                page["nextPageToken"] = json!(format!("p{}", p + 1));
+            }
+            page
+        })
+        .collect();
+    let bodies: Arc<Vec<Reply>> = Arc::new(pages.iter().map(|p| Reply::json(200, p)).collect());
+    let route: Route = Arc::new(move |req: &Recorded| match req.path.as_str() {
+        "/rest/api/3/myself" => Reply::json(200, &myself()),
+        _ => {
+            let i = req
+                .json()
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .map_or(0, |t| t[1..].parse::<usize>().unwrap());
+            bodies[i].clone()
+        }
+    });
+    let server = FakeServer::start(route).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = open_backend(dir.path(), &server.base(), None).await;
+    let account_id = add_account(&backend).await;
+    let started = Instant::now();
+    let job = sync(&backend, &account_id, json!(true)).await;
+    let took = started.elapsed();
+    assert_eq!(job.status, "succeeded");
+    assert_eq!(job.result["synced_events"], 5000 * 5);
+    println!("Jira sync of 5,000 issues x 3 changelog items (25,000 events): {took:?}");
+    backend.close().await.unwrap();
+}
