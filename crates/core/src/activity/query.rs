@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::time::{invalid_iso_message, parse_iso};
 use crate::validate::{Fields, Source};
 
-/// One event as the API shows it.
+/// One event as the API shows it: `id` is the stored `event_id`; `raw_json`, `account_id`
+/// and `event_ts` are not exposed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ActivityEvent {
     pub id: String,

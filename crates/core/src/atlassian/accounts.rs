@@ -50,7 +50,8 @@ impl Service {
     }
 }
 
-/// An account as every API returns it (never the token).
+/// An account as every API returns it (never the token). Keys in the contract's order;
+/// `last_sync_at` comes from `sync_state`, `has_token` tells whether a token is stored.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AtlassianAccount {
     pub account_id: String,
@@ -64,7 +65,8 @@ pub struct AtlassianAccount {
     pub has_token: bool,
 }
 
-/// A stored account, token included as stored (plaintext or `enc:v1:`).
+/// A stored account, token included as stored (plaintext or `enc:v1:`); `last_sync_at` from
+/// `sync_state`. Fields mirror the `atlassian_accounts` columns.
 #[derive(Clone)]
 pub struct AccountRow {
     pub account_id: String,

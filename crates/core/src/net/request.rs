@@ -110,7 +110,9 @@ impl Request {
 /// A received answer (any status).
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The whole body (bounded by the client's `max_body_bytes`).
     pub body: Vec<u8>,
 }
 
