@@ -22,6 +22,7 @@ fn fast_options() -> ClientOptions {
             max_retry_after: Duration::from_millis(50),
         },
         max_body_bytes: 1024,
+        use_env_proxy: false,
     }
 }
 

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::jobs::Abort;
-use crate::net::{HttpClient, Method, NetError, Request, Response};
+use crate::net::{ClientOptions, HttpClient, Method, NetError, Request, Response};
 
 /// How much of an error body reaches a message.
 const MAX_ERROR_BODY: usize = 500;
@@ -50,7 +50,12 @@ impl std::fmt::Debug for AtlassianClient {
 impl AtlassianClient {
     /// A client for `base_url` authenticating as `email` with `api_token`.
     pub fn new(base_url: &str, email: &str, api_token: &str) -> Result<AtlassianClient, CallError> {
-        let http = HttpClient::with_defaults().map_err(|e| CallError::Failed(e.to_string()))?;
+        let loopback = reqwest::Url::parse(base_url).is_ok_and(|u| crate::net::is_loopback(&u));
+        let options = ClientOptions {
+            use_env_proxy: !loopback,
+            ..ClientOptions::default()
+        };
+        let http = HttpClient::new(options).map_err(|e| CallError::Failed(e.to_string()))?;
         let encoded = STANDARD.encode(format!("{email}:{api_token}"));
         Ok(AtlassianClient {
             http,

@@ -43,6 +43,9 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// Largest response body read, in bytes.
     pub max_body_bytes: usize,
+    /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (corporate networks); turned off for
+    /// loopback targets, which a proxy could not reach.
+    pub use_env_proxy: bool,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +55,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             max_body_bytes: 32 * 1024 * 1024,
+            use_env_proxy: true,
         }
     }
 }
@@ -68,7 +72,11 @@ impl HttpClient {
     /// A client with the given options. Redirects are not followed (an API answering a
     /// redirect is an error worth seeing, and credentials must not travel elsewhere).
     pub fn new(options: ClientOptions) -> Result<HttpClient, NetError> {
-        let inner = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !options.use_env_proxy {
+            builder = builder.no_proxy();
+        }
+        let inner = builder
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
