@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod net;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -1,1 +1,9 @@
-//! The activity timeline (CONTRACT.md §10). Not built yet.
+//! The activity timeline (CONTRACT.md §9.5, §10): rows written by the Jira and Confluence syncs
+//! into `activity_events`, and the time-window query behind `GET /activity/events`.
+
+mod api;
+pub mod query;
+pub mod store;
+
+pub use query::{ActivityEvent, ActivityQuery};
+pub use store::NewEvent;

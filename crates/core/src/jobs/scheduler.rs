@@ -160,6 +160,7 @@ async fn atlassian_pass(
         let accounts = store.read(move |c| atlassian_accounts(c, service)).await?;
         for (account_id, last) in accounts {
             if is_due(last.as_deref(), interval)
+                && !backed_off(store, job_type, &account_id, interval).await?
                 && create_if_idle(store, jobs, job_type, &account_id).await?
             {
                 bus.publish(Event::log(
@@ -170,6 +171,51 @@ async fn atlassian_pass(
         }
     }
     Ok(())
+}
+
+/// Most consecutive failures counted for the backoff (the wait stops growing there).
+const BACKOFF_MAX_FAILURES: i64 = 6;
+
+/// True while an account whose last syncs failed is backed off: after `n` consecutive failed
+/// syncs the next one waits `interval · (2^(n-1) − 1)` after the last failure (0, 1, 3, 7, 15,
+/// then 31 intervals), instead of running at every pass. One failure keeps the normal cadence.
+/// (Issue 5 item 5; CONTRACT.md §7 said a failing account was retried every pass.)
+async fn backed_off(
+    store: &Arc<Store>,
+    job_type: &str,
+    account_id: &str,
+    interval: i64,
+) -> Result<bool> {
+    let (t, a) = (job_type.to_string(), account_id.to_string());
+    let recent: Vec<(String, String)> = store
+        .read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT status, updated_at FROM jobs
+                  WHERE type = ?1 AND status IN ('succeeded', 'failed')
+                    AND json_extract(payload_json, '$.account_id') = ?2
+                  ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![t, a, BACKOFF_MAX_FAILURES], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await?;
+    let failures = recent.iter().take_while(|(s, _)| s == "failed").count() as u32;
+    let Some(last_failure) = recent
+        .first()
+        .filter(|_| failures > 0)
+        .and_then(|(_, at)| parse_iso_ms(at))
+    else {
+        return Ok(false);
+    };
+    Ok(now_ms() - last_failure < backoff_wait_ms(failures, interval))
+}
+
+/// The backoff after `failures` consecutive failures (≥ 1), in milliseconds.
+fn backoff_wait_ms(failures: u32, interval: i64) -> i64 {
+    let steps = (1i64 << failures.saturating_sub(1).min(5)) - 1;
+    interval.max(1) * 1000 * steps
 }
 
 async fn calendar_pass(
@@ -226,5 +272,14 @@ mod tests {
         assert!(is_due(Some("garbage"), 600));
         assert!(is_due(Some("2000-01-01T00:00:00Z"), 600));
         assert!(!is_due(Some(&crate::time::now_iso()), 600));
+    }
+
+    #[test]
+    fn failing_accounts_back_off() {
+        assert_eq!(backoff_wait_ms(1, 600), 0);
+        assert_eq!(backoff_wait_ms(2, 600), 600_000);
+        assert_eq!(backoff_wait_ms(3, 600), 1_800_000);
+        assert_eq!(backoff_wait_ms(6, 600), 31 * 600_000);
+        assert_eq!(backoff_wait_ms(60, 600), 31 * 600_000);
     }
 }
