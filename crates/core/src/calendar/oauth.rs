@@ -224,4 +224,17 @@ mod tests {
         assert!(p.take(&state).is_none());
         assert!(!p.waits_on(1));
     }
+
+    #[test]
+    fn states_expire_after_ten_minutes() {
+        let mut p = Pending::default();
+        let (state, mut flow) = new_flow(1);
+        let Some(old) = Instant::now().checked_sub(STATE_TTL + Duration::from_secs(1)) else {
+            return; // a clock this young cannot express the past; nothing to test
+        };
+        flow.created_at = old;
+        p.flows.insert(state.clone(), flow);
+        assert!(!p.waits_on(1));
+        assert!(p.take(&state).is_none());
+    }
 }
