@@ -118,7 +118,8 @@ pub struct Sim {
     pub calendar_page_size: usize,
     pub cals: HashMap<String, Cal>,
     pub event_page_size: usize,
-    /// Answers served before normal routing, first match by path substring.
+    /// Answers served before normal routing: the first whose `|`-separated parts all occur in
+    /// the raw path plus decoded query; each is used once.
     pub overrides: VecDeque<(String, Resp)>,
     pub requests: Vec<Req>,
     pub violations: Vec<String>,
@@ -173,10 +174,20 @@ fn unauthorized() -> Resp {
 }
 
 fn route(sim: &mut Sim, req: &Req) -> Resp {
+    let full = format!(
+        "{}?{}",
+        req.raw_path,
+        req.query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
+    // A pattern is one or more `|`-separated parts that must all occur in path?query.
     if let Some(pos) = sim
         .overrides
         .iter()
-        .position(|(p, _)| req.raw_path.contains(p.as_str()))
+        .position(|(p, _)| p.split('|').all(|part| full.contains(part)))
     {
         if let Some((_, resp)) = sim.overrides.remove(pos) {
             return resp;
