@@ -96,10 +96,12 @@ impl Tokens {
     /// The §8.2 check run before the calendar list and before each calendar's events.
     pub async fn ensure_fresh(&mut self, oauth: &OAuthClient, abort: &Abort) -> Result<(), String> {
         self.access_token()?;
-        let expires = self.creds.get("expires_at").map(|v| match v {
-            Value::String(s) => parse_iso_ms(s),
-            _ => None,
-        });
+        // `None`: no expiry stored (null counts as none); `Some(None)`: unparsable.
+        let expires = match self.creds.get("expires_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(parse_iso_ms(s)),
+            Some(_) => Some(None),
+        };
         let soon = |ms: i64| ms / 1000 <= Utc::now().timestamp() + EXPIRY_MARGIN_SEC;
         match (self.can_refresh(), expires) {
             // Neither a refresh token nor an expiry: use the token as it is.
