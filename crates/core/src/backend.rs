@@ -41,6 +41,8 @@ struct Inner {
     closed: AtomicBool,
     close_done: tokio::sync::OnceCell<()>,
     lock_file: Mutex<Option<File>>,
+    /// Pending Google OAuth flows and the HTTP adapter's port (in memory, CONTRACT.md §8.1).
+    calendar: Arc<crate::calendar::CalendarState>,
 }
 
 /// `GET /status` (CONTRACT.md §4.1).
@@ -167,6 +169,7 @@ impl Backend {
                 closed: AtomicBool::new(false),
                 close_done: tokio::sync::OnceCell::new(),
                 lock_file: Mutex::new(Some(lock_file)),
+                calendar: crate::calendar::CalendarState::new(),
             }),
         })
     }
@@ -180,6 +183,7 @@ impl Backend {
             .close_done
             .get_or_init(|| async move {
                 inner.scheduler.stop();
+                inner.calendar.shutdown();
                 // Errors while shutting down are reported as log events; close always finishes.
                 if let Err(err) = inner.jobs.shutdown().await {
                     inner
@@ -236,6 +240,17 @@ impl Backend {
     /// The job system (for the capability modules of the core).
     pub fn jobs(&self) -> &Arc<JobSystem> {
         &self.inner.jobs
+    }
+
+    /// Tells the core which port the HTTP adapter serves (`None` when it stops): Google OAuth
+    /// redirects go there instead of the core's own loopback listener (CONTRACT.md §8.1).
+    pub fn set_http_port(&self, port: Option<u16>) {
+        self.inner.calendar.set_http_port(port);
+    }
+
+    /// The calendar module's in-memory state.
+    pub(crate) fn calendar_state(&self) -> &Arc<crate::calendar::CalendarState> {
+        &self.inner.calendar
     }
 
     /// `GET /health`.

@@ -1,10 +1,102 @@
-//! Google Calendar: accounts, OAuth, sync (CONTRACT.md §4.4, §4.5, §8). Not built yet:
-//! `connector.calendar.sync` stays a known type whose jobs fail with a clear message.
+//! Google Calendar: accounts, OAuth 2.0 with PKCE, durable incremental sync, event queries
+//! (CONTRACT.md §4.4, §4.5, §8).
+//!
+//! Layout: [`accounts`] (SQL and JSON shapes of accounts, calendars and events), [`api`] (the
+//! facade methods), [`oauth`] (PKCE states, code exchange, callback pages),
+//! [`callback_listener`] (the one-shot loopback listener), [`credentials`] (stored tokens and
+//! their refresh), [`http`] (abortable requests with retries), [`google`] (Calendar API v3
+//! calls), [`mapping`] (Google event → row), [`storage`] (per-calendar transactions),
+//! [`sync`] (the `connector.calendar.sync` handler), [`email`] (`EmailStr` rules).
+//!
+//! The OAuth flow is written by hand over reqwest instead of the `oauth2` crate: it is a handful
+//! of form posts, the contract fixes the exact `auth_url` parameter order and the error texts
+//! (`Token exchange failed: <error_description, else the raw body>`), and one HTTP client for
+//! both OAuth and the Calendar API keeps the build smaller.
+
+pub mod accounts;
+mod api;
+mod callback_listener;
+mod credentials;
+mod email;
+mod google;
+mod http;
+mod mapping;
+mod oauth;
+mod storage;
+mod sync;
+
+use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::jobs::{JobSystem, CALENDAR_SYNC};
 
+pub use accounts::{CalendarAccount, CalendarEvent, CalendarListItem};
+pub use email::normalize_email;
+pub use mapping::{map_event, EventRow};
+
+/// The only OAuth scope the app asks for.
+pub const SCOPE: &str = "https://www.googleapis.com/auth/calendar.readonly";
+
+/// The path of the OAuth redirect, on the HTTP adapter and on the loopback listener.
+pub const CALLBACK_PATH: &str = "/calendar/oauth/google/callback";
+
+/// Per-backend calendar state that lives in memory: pending OAuth states, the HTTP adapter's
+/// port, and the loopback listener (CONTRACT.md §8.1).
+pub struct CalendarState {
+    pub(crate) oauth: Mutex<oauth::Pending>,
+    http_port: Mutex<Option<u16>>,
+    /// Fired when the backend closes: stops the loopback listener.
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+    client: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl Default for CalendarState {
+    fn default() -> Self {
+        CalendarState {
+            oauth: Mutex::new(oauth::Pending::default()),
+            http_port: Mutex::new(None),
+            stop: tokio_util::sync::CancellationToken::new(),
+            client: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl CalendarState {
+    /// A fresh state (no pending OAuth, no adapter port).
+    pub fn new() -> Arc<CalendarState> {
+        Arc::new(CalendarState::default())
+    }
+
+    /// Records the port of the HTTP adapter (`None` when it stops); OAuth redirects go there.
+    pub fn set_http_port(&self, port: Option<u16>) {
+        *crate::store::lock(&self.http_port) = port;
+    }
+
+    /// The port of the HTTP adapter, if it runs.
+    pub fn http_port(&self) -> Option<u16> {
+        *crate::store::lock(&self.http_port)
+    }
+
+    /// Stops the loopback listener (backend close).
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// The HTTP client of the OAuth calls (one per backend, created on first use).
+    pub(crate) fn client(&self) -> crate::Result<reqwest::Client> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.clone());
+        }
+        let c = http::new_client()?;
+        Ok(self.client.get_or_init(|| c).clone())
+    }
+}
+
 /// Registers the `connector.calendar.sync` handler.
-pub fn register(jobs: &JobSystem, _config: &Config) {
-    jobs.register_builtin(CALENDAR_SYNC, crate::backend::unavailable(CALENDAR_SYNC));
+pub fn register(jobs: &JobSystem, config: &Config) {
+    match http::new_client() {
+        Ok(client) => jobs.register_builtin(CALENDAR_SYNC, sync::handler(config.clone(), client)),
+        // Without a TLS stack the type stays known and its jobs fail clearly.
+        Err(_) => jobs.register_builtin(CALENDAR_SYNC, crate::backend::unavailable(CALENDAR_SYNC)),
+    }
 }

@@ -1,0 +1,212 @@
+//! Calendar API v3 calls of one sync job (CONTRACT.md §8.3): the calendar list and each
+//! calendar's events, with pagination, 401 → one refresh and one retry, and 410 → full resync.
+
+use chrono::Utc;
+use serde_json::Value;
+
+use super::credentials::{OAuthClient, Tokens};
+use super::http::{self, Answer};
+use crate::jobs::Abort;
+
+/// Days before now covered by a full sync.
+pub const WINDOW_PAST_DAYS: i64 = 30;
+/// Days after now covered by a full sync.
+pub const WINDOW_FUTURE_DAYS: i64 = 90;
+/// Longest pagination a calendar may take; a server looping on page tokens must not hang a job.
+const MAX_PAGES: usize = 10_000;
+
+/// One job's view of the API: the base URL, the account's tokens and the abort signal.
+pub struct Api<'a> {
+    pub base: &'a str,
+    pub oauth: &'a OAuthClient,
+    pub tokens: &'a mut Tokens,
+    pub abort: &'a Abort,
+}
+
+/// What a calendar's fetch produced.
+pub struct Fetched {
+    pub items: Vec<Value>,
+    pub next_sync_token: Option<String>,
+    /// The window of a full sync (`timeMin`, `timeMax` in epoch seconds), `None` when
+    /// incremental.
+    pub full_window: Option<(i64, i64)>,
+}
+
+/// `Google Calendar API error <status>: <error.message, else the body>`.
+pub fn api_error(answer: &Answer) -> String {
+    let message = serde_json::from_str::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_else(|| http::snippet(&answer.body));
+    format!("Google Calendar API error {}: {message}", answer.status)
+}
+
+fn rfc3339(secs: i64) -> String {
+    crate::time::format_epoch(secs)
+}
+
+impl Api<'_> {
+    /// GET with the bearer token; a 401 triggers one refresh (when possible) and one retry.
+    async fn get(&mut self, url: &str) -> Result<Answer, String> {
+        let mut refreshed = false;
+        loop {
+            let token = self.tokens.access_token()?.to_string();
+            let client = &self.oauth.http;
+            let answer = http::send(Some(self.abort), || client.get(url).bearer_auth(&token))
+                .await
+                .map_err(|e| match e {
+                    http::SendError::Aborted => e.to_string(),
+                    http::SendError::Network(text) => {
+                        format!("Google Calendar API request failed: {text}")
+                    }
+                })?;
+            if answer.status == 401 && !refreshed && self.tokens.can_refresh() {
+                self.tokens.refresh(self.oauth, self.abort).await?;
+                refreshed = true;
+                continue;
+            }
+            return Ok(answer);
+        }
+    }
+
+    /// A 200 answer as JSON; anything else is the contract's error text.
+    fn expect_json(answer: &Answer) -> Result<Value, String> {
+        if answer.status != 200 {
+            return Err(api_error(answer));
+        }
+        let value = answer
+            .json()
+            .map_err(|e| format!("Google Calendar API error {}: {e}", answer.status))?;
+        if !value.is_object() {
+            return Err(format!(
+                "Google Calendar API error {}: expected a JSON object: {}",
+                answer.status,
+                http::snippet(&answer.body)
+            ));
+        }
+        Ok(value)
+    }
+
+    fn items(page: &Value) -> Vec<Value> {
+        page.get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn next_page(page: &Value) -> Option<String> {
+        page.get("nextPageToken")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    }
+
+    /// Every entry of `GET /users/me/calendarList`, duplicates of an id kept once (first wins).
+    pub async fn calendar_list(&mut self) -> Result<Vec<Value>, String> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut url = format!("{}/users/me/calendarList", self.base);
+            if let Some(t) = &page_token {
+                url.push('?');
+                url.push_str(&http::form(&[("pageToken", t)]));
+            }
+            let page = Self::expect_json(&self.get(&url).await?)?;
+            for item in Self::items(&page) {
+                if let Some(id) = item.get("id").and_then(Value::as_str) {
+                    if seen.insert(id.to_string()) {
+                        out.push(item);
+                    }
+                }
+            }
+            page_token = Self::next_page(&page);
+            if page_token.is_none() {
+                return Ok(out);
+            }
+        }
+        Err("Google Calendar API error: too many pages in the calendar list".into())
+    }
+
+    /// A calendar's events: incremental with `cursor`, else full over the window; a 410 drops
+    /// what was fetched and redoes the calendar as a full sync.
+    pub async fn events(
+        &mut self,
+        calendar_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<Fetched, String> {
+        if let Some(token) = cursor {
+            // `None` is a 410 Gone: the sync token expired, so a full sync follows.
+            if let Some(fetched) = self.events_pass(calendar_id, Some(token)).await? {
+                return Ok(fetched);
+            }
+        }
+        self.events_pass(calendar_id, None)
+            .await?
+            .ok_or_else(|| "Google Calendar API error 410: full sync was refused".to_string())
+    }
+
+    /// One pass over every page; `None` on a 410.
+    async fn events_pass(
+        &mut self,
+        calendar_id: &str,
+        sync_token: Option<&str>,
+    ) -> Result<Option<Fetched>, String> {
+        let now = Utc::now().timestamp();
+        let window = (
+            now - WINDOW_PAST_DAYS * 86_400,
+            now + WINDOW_FUTURE_DAYS * 86_400,
+        );
+        let (time_min, time_max) = (rfc3339(window.0), rfc3339(window.1));
+        let mut params: Vec<(&str, &str)> = vec![
+            ("singleEvents", "true"),
+            ("showDeleted", "true"),
+            ("maxResults", "250"),
+        ];
+        match sync_token {
+            // Never `orderBy` (nor a window) with `syncToken`: Google refuses the combination.
+            Some(token) => params.push(("syncToken", token)),
+            None => {
+                params.push(("orderBy", "startTime"));
+                params.push(("timeMin", &time_min));
+                params.push(("timeMax", &time_max));
+            }
+        }
+        let base = format!(
+            "{}/calendars/{}/events",
+            self.base,
+            http::path_segment(calendar_id)
+        );
+        let mut items = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut all = params.clone();
+            if let Some(t) = &page_token {
+                all.push(("pageToken", t));
+            }
+            let url = format!("{base}?{}", http::form(&all));
+            let answer = self.get(&url).await?;
+            if answer.status == 410 {
+                return Ok(None);
+            }
+            let page = Self::expect_json(&answer)?;
+            items.extend(Self::items(&page));
+            page_token = Self::next_page(&page);
+            if page_token.is_none() {
+                return Ok(Some(Fetched {
+                    items,
+                    next_sync_token: page
+                        .get("nextSyncToken")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                    full_window: sync_token.is_none().then_some(window),
+                }));
+            }
+        }
+        Err("Google Calendar API error: too many pages of events".into())
+    }
+}
