@@ -35,10 +35,17 @@ impl Shared {
     /// Stops the HTTP adapter (if any) and closes the backend. Idempotent.
     pub async fn close(&self) -> enttok_core::Result<()> {
         #[cfg(feature = "http")]
+        self.stop_http().await;
+        self.backend.close().await
+    }
+
+    /// Stops the HTTP adapter if it runs (its WebSockets get close code 1001).
+    #[cfg(feature = "http")]
+    pub async fn stop_http(&self) {
         if let Some(server) = self.http.lock().await.take() {
             server.stop().await;
+            self.backend.set_http_port(None);
         }
-        self.backend.close().await
     }
 }
 

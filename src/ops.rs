@@ -78,6 +78,82 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> 
             Ok("null".into())
         }
         "startHttp" => start_http(&shared, args.value(0)).await,
+        // Claude (CONTRACT.md §4.3, §11)
+        "spawnClaude" => to_json(b.spawn_claude(args.value(0)).await?),
+        "createClaudeSession" => to_json(b.create_claude_session().await?),
+        "getClaudeSession" => to_json(b.get_claude_session(&args.path(0, "session_id")?).await?),
+        "listClaudeSessions" => to_json(b.list_claude_sessions(args.value(0)).await?),
+        "deleteClaudeSession" => to_json(
+            b.delete_claude_session(&args.path(0, "session_id")?)
+                .await?,
+        ),
+        "listClaudeProjects" => to_json(b.list_claude_projects().await?),
+        "listClaudeTranscripts" => to_json(
+            b.list_claude_transcripts(&args.path(0, "project_path")?)
+                .await?,
+        ),
+        "getClaudeTranscript" => {
+            to_json(b.get_claude_transcript(&args.path(0, "file_path")?).await?)
+        }
+        "listClaudeTranscriptsForDate" => to_json(
+            b.list_claude_transcripts_for_date(&args.path(0, "date")?, args.value(1))
+                .await?,
+        ),
+        "importClaudeTranscript" => to_json(
+            b.import_claude_transcript(&args.path(0, "file_path")?)
+                .await?,
+        ),
+        // Calendar (CONTRACT.md §4.4, §4.5)
+        "listCalendarProviders" => to_json(b.list_calendar_providers().await?),
+        "createCalendarAccount" => to_json(b.create_calendar_account(args.value(0)).await?),
+        "listCalendarAccounts" => to_json(b.list_calendar_accounts().await?),
+        "getCalendarAccount" => {
+            to_json(b.get_calendar_account(&args.path(0, "account_id")?).await?)
+        }
+        "deleteCalendarAccount" => to_json(
+            b.delete_calendar_account(&args.path(0, "account_id")?)
+                .await?,
+        ),
+        "listCalendars" => to_json(b.list_calendars(args.value(0)).await?),
+        "updateCalendar" => to_json(
+            b.update_calendar(
+                &args.path(0, "account_id")?,
+                &args.path(1, "calendar_id")?,
+                args.value(2),
+            )
+            .await?,
+        ),
+        "listCalendarEvents" => to_json(b.list_calendar_events(args.value(0)).await?),
+        "syncCalendarAccount" => to_json(
+            b.sync_calendar_account(&args.path(0, "account_id")?, args.value(1))
+                .await?,
+        ),
+        "startGoogleOAuth" => to_json(b.start_google_oauth().await?),
+        "completeGoogleOAuth" => to_json(b.complete_google_oauth(args.value(0)).await?),
+        // Jira and Confluence (CONTRACT.md §4.6, §4.7)
+        "listJiraAccounts" => to_json(b.list_jira_accounts().await?),
+        "addJiraAccount" => to_json(b.add_jira_account(args.value(0)).await?),
+        "deleteJiraAccount" => to_json(b.delete_jira_account(&args.path(0, "account_id")?).await?),
+        "syncJiraAccount" => to_json(
+            b.sync_jira_account(&args.path(0, "account_id")?, args.value(1))
+                .await?,
+        ),
+        "searchJira" => to_json(
+            b.search_jira(&json!({ "account_id": args.value(0) }))
+                .await?,
+        ),
+        "listConfluenceAccounts" => to_json(b.list_confluence_accounts().await?),
+        "addConfluenceAccount" => to_json(b.add_confluence_account(args.value(0)).await?),
+        "deleteConfluenceAccount" => to_json(
+            b.delete_confluence_account(&args.path(0, "account_id")?)
+                .await?,
+        ),
+        "syncConfluenceAccount" => to_json(
+            b.sync_confluence_account(&args.path(0, "account_id")?)
+                .await?,
+        ),
+        // Activity (CONTRACT.md §10)
+        "listActivityEvents" => to_json(b.list_activity_events(args.value(0)).await?),
         "stopHttp" => stop_http(&shared).await,
         other => {
             b.check_open()?;
@@ -92,7 +168,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> 
 #[cfg(feature = "http")]
 async fn start_http(shared: &Arc<Shared>, options: &Value) -> Result<String> {
     shared.backend.check_open()?;
-    let options = enttok_http::HttpOptions::from_json(options)?;
+    let options = http_options(options)?;
     let mut slot = shared.http.lock().await;
     if slot.is_some() {
         return Err(Error::Conflict(
@@ -101,6 +177,8 @@ async fn start_http(shared: &Arc<Shared>, options: &Value) -> Result<String> {
     }
     let server = enttok_http::start(shared.backend.clone(), options).await?;
     let answer = json!({ "port": server.port(), "token": server.token(), "url": server.url() });
+    // OAuth redirects now go to the adapter's own callback route (CONTRACT.md §8.1).
+    shared.backend.set_http_port(Some(server.port()));
     *slot = Some(server);
     to_json(answer)
 }
@@ -108,10 +186,24 @@ async fn start_http(shared: &Arc<Shared>, options: &Value) -> Result<String> {
 #[cfg(feature = "http")]
 async fn stop_http(shared: &Arc<Shared>) -> Result<String> {
     shared.backend.check_open()?;
-    if let Some(server) = shared.http.lock().await.take() {
-        server.stop().await;
-    }
+    shared.stop_http().await;
     Ok("null".into())
+}
+
+/// `startHttp({ port?, token?, origins? })`, validated like every other input.
+#[cfg(feature = "http")]
+fn http_options(options: &Value) -> Result<enttok_http::HttpOptions> {
+    use enttok_core::validate::{Fields, Source};
+    let mut f = Fields::new(Source::Options, options);
+    let port = f.optional_int("port", Some(0), Some(65535));
+    let token = f.optional_str("token", 1);
+    let origins = f.optional_str_list("origins");
+    f.finish()?;
+    Ok(enttok_http::HttpOptions {
+        port: port.unwrap_or(0) as u16,
+        token,
+        origins: origins.unwrap_or_default(),
+    })
 }
 
 #[cfg(not(feature = "http"))]
