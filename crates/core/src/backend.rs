@@ -286,7 +286,7 @@ impl Backend {
     }
 
     async fn settings(&self) -> Result<Settings> {
-        self.live()?.store.read(|c| settings::load(c)).await
+        self.live()?.store.read(settings::load).await
     }
 
     /// `getSettings()` / `GET /settings`.

@@ -106,7 +106,7 @@ impl JobCtx {
 
     /// The current settings (a fresh snapshot: new values apply from the next job).
     pub async fn settings(&self) -> Result<Settings> {
-        self.store.read(|c| settings::load(c)).await
+        self.store.read(settings::load).await
     }
 
     /// Writes a field update and its job event unless the job was aborted or is final, then

@@ -63,7 +63,7 @@ impl Scheduler {
         let mut next_atlassian = start;
         let mut next_calendar: Option<Instant> = None;
         loop {
-            let current = match store.read(|c| settings::load(c)).await {
+            let current = match store.read(settings::load).await {
                 Ok(s) => s,
                 Err(_) => break, // the store is closed
             };
