@@ -319,21 +319,26 @@ impl JobSystem {
             )))),
         };
 
+        let mut released = false;
         match (abort.reason(), outcome) {
             // Canceled: the cancel already wrote the final state; the outcome is discarded.
             (Some(AbortReason::Canceled), _) => {}
             // Shutdown: the job stays as it is; close() applies the recovery policy.
             (Some(AbortReason::Shutdown), _) => {}
-            (None, Some(outcome)) => self.finish(&claimed, outcome).await,
+            // The final write also releases the hold, saving a transaction per job.
+            (None, Some(outcome)) => released = self.finish(&claimed, outcome).await,
             (None, None) => {}
         }
-        let id = job_id.clone();
-        let _ = self.store.write(move |c| queue::release(c, &id)).await;
+        if !released {
+            let id = job_id.clone();
+            let _ = self.store.write(move |c| queue::release(c, &id)).await;
+        }
         lock(&self.running).remove(&job_id);
         self.active.fetch_sub(1, Ordering::Relaxed);
     }
 
-    async fn finish(&self, claimed: &Claimed, outcome: Outcome) {
+    /// Stores the outcome and releases the job; false when nothing could be stored.
+    async fn finish(&self, claimed: &Claimed, outcome: Outcome) -> bool {
         let job_id = claimed.record.job_id.clone();
         let bus = Arc::clone(&self.bus);
         let result = match outcome {
@@ -358,7 +363,7 @@ impl JobSystem {
                     .await
             }
         };
-        if let Err(err) = result {
+        if let Err(err) = &result {
             // The outcome could not be stored (database gone): say so; recovery at the next
             // open handles the row.
             self.bus.publish(Event::log(
@@ -369,6 +374,7 @@ impl JobSystem {
                 ),
             ));
         }
+        result.is_ok()
     }
 }
 
@@ -421,8 +427,10 @@ fn write_success(
         result: success.result.as_ref().map(|_| &result),
         error: None,
     };
-    if queue::update_live(&tx, job_id, &update, success.event.as_ref())? {
-        tx.commit()?;
+    let written = queue::update_live(&tx, job_id, &update, success.event.as_ref())?;
+    queue::release(&tx, job_id)?;
+    tx.commit()?;
+    if written {
         for event in success.announce {
             bus.publish(event);
         }
@@ -447,8 +455,10 @@ fn write_failure(
         error: Some(&error),
         ..Default::default()
     };
-    if queue::update_live(&tx, job_id, &update, failure.event.as_ref())? {
-        tx.commit()?;
+    let written = queue::update_live(&tx, job_id, &update, failure.event.as_ref())?;
+    queue::release(&tx, job_id)?;
+    tx.commit()?;
+    if written {
         if let Some(log) = &failure.log {
             bus.publish(Event::log(Level::Error, log));
         }
