@@ -167,8 +167,10 @@ async fn invalid_grant_and_missing_refresh_token() {
         count(dir.path(), "SELECT COUNT(*) FROM calendar_calendars"),
         0
     );
-    // The account is still listed; its tokens were not replaced by garbage.
-    assert_eq!(stored_creds(dir.path())["access_token"], "at-old");
+    // `invalid_grant` marks the account disconnected: still listed, tokens cleared.
+    assert_eq!(stored_creds(dir.path()), json!({}));
+    let listed = b.get_calendar_account(&account).await.unwrap();
+    assert!(!listed.connected);
 
     let no_refresh =
         fake::google_account(&b, json!({"access_token":"at-old","expires_at":at})).await;

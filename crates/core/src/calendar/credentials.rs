@@ -139,6 +139,16 @@ impl Tokens {
             SendError::Network(_) => AUTH_EXPIRED.to_string(),
         })?;
         if answer.status != 200 {
+            let revoked = answer
+                .json()
+                .ok()
+                .is_some_and(|d| d.get("error").and_then(Value::as_str) == Some("invalid_grant"));
+            if revoked {
+                // The grant was revoked or expired: the stored tokens can never work again.
+                // Clearing them marks the account disconnected (`connected: false`), which is
+                // what the app shows to offer "reconnect"; the account and its data stay.
+                let _ = self.persist(&json!({})).await;
+            }
             return Err(AUTH_EXPIRED.into());
         }
         let data = answer.json().map_err(|_| AUTH_EXPIRED.to_string())?;
