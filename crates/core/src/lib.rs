@@ -14,6 +14,7 @@ pub mod backend;
 pub mod calendar;
 pub mod claude;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod ids;

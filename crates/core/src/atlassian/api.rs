@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use super::accounts::{self, AtlassianAccount, NewAccount, Service};
 use super::client::{AtlassianClient, CallError};
-use super::email::normalize_email;
 use super::{confluence, jira};
+use crate::email::normalize_email;
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::jobs::{Created, NewJob};

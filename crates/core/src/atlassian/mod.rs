@@ -9,7 +9,6 @@ pub mod accounts;
 mod api;
 pub mod client;
 pub mod confluence;
-pub mod email;
 pub mod fields;
 pub mod jira;
 pub mod sync;

@@ -17,7 +17,6 @@ pub mod accounts;
 mod api;
 mod callback_listener;
 mod credentials;
-mod email;
 mod google;
 mod http;
 mod mapping;
@@ -30,8 +29,8 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::jobs::{JobSystem, CALENDAR_SYNC};
 
+pub use crate::email::normalize_email;
 pub use accounts::{CalendarAccount, CalendarEvent, CalendarListItem};
-pub use email::normalize_email;
 pub use mapping::{map_event, EventRow};
 
 /// The only OAuth scope the app asks for.

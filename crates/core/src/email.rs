@@ -1,7 +1,7 @@
 //! Pydantic's `EmailStr` rules, as CONTRACT.md §3.6 states them: no deliverability check;
 //! reject a missing `@`, a domain without a dot, special-use domains and quoted local parts;
 //! trim whitespace, lower-case the domain, and turn IDNA (`xn--`) labels into Unicode.
-//! (General purpose; lives here until another capability needs it.)
+//! Shared by every input with an e-mail field (calendar and Atlassian accounts).
 
 /// Domains that `email-validator` refuses as special-use or reserved.
 const SPECIAL_USE: [&str; 6] = ["arpa", "invalid", "local", "localhost", "onion", "test"];
