@@ -67,8 +67,15 @@ impl CalendarState {
     }
 
     /// Records the port of the HTTP adapter (`None` when it stops); OAuth redirects go there.
+    /// When the adapter stops, flows whose redirect points at its port can never complete
+    /// and are dropped (CONTRACT.md §1.1 `stopHttp`).
     pub fn set_http_port(&self, port: Option<u16>) {
-        *crate::store::lock(&self.http_port) = port;
+        let previous = std::mem::replace(&mut *crate::store::lock(&self.http_port), port);
+        if let Some(old) = previous.filter(|old| Some(*old) != port) {
+            crate::store::lock(&self.oauth)
+                .flows
+                .retain(|_, flow| flow.port != old);
+        }
     }
 
     /// The port of the HTTP adapter, if it runs.
