@@ -372,6 +372,34 @@ async fn oauth_start_redirects_to_this_server_and_callback_is_public() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn oauth_port_follows_the_adapter_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = enttok_core::Config::new(dir.path());
+    config.scheduler = false;
+    with_google(&mut config);
+    let backend = enttok_core::Backend::open(config).await.unwrap();
+    // Started directly (no binding): the adapter itself tells the core its port.
+    let server = enttok_http::start(backend.clone(), Default::default())
+        .await
+        .unwrap();
+    let port = server.port();
+    let flow = backend.start_google_oauth().await.unwrap();
+    assert_eq!(flow["port"], port);
+    // Dropped without `stop`: the redirect no longer points at it.
+    drop(server);
+    let flow = backend.start_google_oauth().await.unwrap();
+    assert_ne!(flow["port"], port);
+    // A second adapter on the same backend takes over.
+    let server = enttok_http::start(backend.clone(), Default::default())
+        .await
+        .unwrap();
+    let flow = backend.start_google_oauth().await.unwrap();
+    assert_eq!(flow["port"], server.port());
+    server.stop().await;
+    backend.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn oauth_complete_validation_and_unknown_state() {
     let h = Harness::start_config(with_google).await;
     h.post("/calendar/oauth/google/complete")
