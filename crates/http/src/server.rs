@@ -83,7 +83,10 @@ impl std::fmt::Debug for HttpServer {
 }
 
 /// Starts the adapter on `127.0.0.1:<port>` (CONTRACT.md §1.1 `startHttp`); must run inside a
-/// tokio runtime, which then also runs the connections. A taken port is
+/// tokio runtime, which then also runs the connections. It also tells the core its port
+/// (`Backend::set_http_port`), so Google OAuth redirects come back to this server's callback
+/// route until [`HttpServer::stop`] (or a drop) gives them back to the core's own loopback
+/// listener (CONTRACT.md §8.1 step 2). A taken port is
 /// `Error::Conflict`; a given token that is empty or not visible ASCII is `Error::BadRequest`.
 pub async fn start(backend: Backend, options: HttpOptions) -> Result<HttpServer> {
     start_tuned(backend, options, Tuning::default()).await
