@@ -70,3 +70,19 @@ pub fn object_with<'a>(
 pub fn wrapped(key: &str, items: Value) -> Value {
     object(&[(key, array(items))])
 }
+
+/// `{"ok": true}`: the answer of deletes and updates.
+pub fn ok() -> Value {
+    object(&[("ok", boolean())])
+}
+
+/// `{"job_id", "status"}`: the answer of every route that queues a job.
+pub fn job_created() -> Value {
+    object(&[
+        ("job_id", string()),
+        (
+            "status",
+            one_of(&["queued", "running", "succeeded", "failed", "canceled"]),
+        ),
+    ])
+}

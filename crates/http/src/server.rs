@@ -63,6 +63,8 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// A running adapter. Dropping it signals the same shutdown as [`HttpServer::stop`] without
 /// waiting for it.
 pub struct HttpServer {
+    /// Kept to tell the core when the adapter stops (OAuth redirect port, §8.1).
+    backend: Backend,
     port: u16,
     token: String,
     shutdown: watch::Sender<bool>,
@@ -81,7 +83,10 @@ impl std::fmt::Debug for HttpServer {
 }
 
 /// Starts the adapter on `127.0.0.1:<port>` (CONTRACT.md §1.1 `startHttp`); must run inside a
-/// tokio runtime, which then also runs the connections. A taken port is
+/// tokio runtime, which then also runs the connections. It also tells the core its port
+/// (`Backend::set_http_port`), so Google OAuth redirects come back to this server's callback
+/// route until [`HttpServer::stop`] (or a drop) gives them back to the core's own loopback
+/// listener (CONTRACT.md §8.1 step 2). A taken port is
 /// `Error::Conflict`; a given token that is empty or not visible ASCII is `Error::BadRequest`.
 pub async fn start(backend: Backend, options: HttpOptions) -> Result<HttpServer> {
     start_tuned(backend, options, Tuning::default()).await
@@ -103,12 +108,14 @@ pub async fn start_tuned(
         .await
         .map_err(|err| bind_error(options.port, err))?;
     let port = listener.local_addr()?.port();
+    // Google OAuth redirects now come back to this server's callback route (§8.1 step 2).
+    backend.set_http_port(Some(port));
     let router = Router::new(crate::routes::all());
     let openapi = Bytes::from(crate::openapi::document(&router).to_string());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
     let state = Arc::new(State {
-        backend,
+        backend: backend.clone(),
         router,
         guard: Guard::new(port, &token, &options.origins),
         port,
@@ -119,6 +126,7 @@ pub async fn start_tuned(
     });
     let accept = tokio::spawn(accept_loop(state, listener));
     Ok(HttpServer {
+        backend,
         port,
         token,
         shutdown: shutdown_tx,
@@ -162,11 +170,13 @@ impl HttpServer {
     }
 
     /// Closes the listener (the port is free when this returns), ends keep-alive connections
-    /// after their current request, and closes every WebSocket with code 1001. Idempotent: a
-    /// second call waits for the first.
+    /// after their current request, and closes every WebSocket with code 1001. OAuth redirects
+    /// go back to the core's own loopback listener. Idempotent: a second call waits for the
+    /// first.
     pub async fn stop(&self) {
         self.stopped
             .get_or_init(|| async {
+                self.backend.set_http_port(None);
                 self.shutdown.send_replace(true);
                 let accept = self
                     .accept
@@ -186,6 +196,10 @@ impl HttpServer {
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
+        if !self.stopped.initialized() {
+            // Dropped without `stop`: no redirect may point at a port nobody serves.
+            self.backend.set_http_port(None);
+        }
         self.shutdown.send_replace(true);
     }
 }

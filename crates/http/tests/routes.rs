@@ -318,7 +318,18 @@ async fn openapi_lists_every_route_and_is_public() {
     for (path, ops) in paths {
         for (method, _) in ops.as_object().unwrap() {
             count += 1;
-            let concrete = path.replace("{job_id}", "job_00000000000000000000000000000000");
+            // Every `{param}` segment becomes an id that exists nowhere.
+            let concrete: Vec<String> = path
+                .split('/')
+                .map(|seg| {
+                    if seg.starts_with('{') {
+                        "x_00000000000000000000000000000000".to_string()
+                    } else {
+                        seg.to_string()
+                    }
+                })
+                .collect();
+            let concrete = concrete.join("/");
             let r = h.req(&method.to_ascii_uppercase(), &concrete).send().await;
             assert!(
                 r.status != 405 && !(r.status == 404 && r.text().contains("Not Found")),

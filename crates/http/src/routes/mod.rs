@@ -13,17 +13,27 @@
 
 use crate::router::Route;
 
+pub mod activity;
+pub mod calendar;
+pub mod claude;
+pub mod confluence;
 pub mod health;
+pub mod jira;
 pub mod jobs;
 pub mod meta;
 pub mod settings;
 
 /// Every route the server answers, in matching order.
 pub fn all() -> Vec<Route> {
-    let mut routes = Vec::with_capacity(32);
+    let mut routes = Vec::with_capacity(48);
     routes.extend(health::routes());
     routes.extend(settings::routes());
     routes.extend(jobs::routes());
+    routes.extend(claude::routes());
+    routes.extend(calendar::routes());
+    routes.extend(jira::routes());
+    routes.extend(confluence::routes());
+    routes.extend(activity::routes());
     routes.extend(meta::routes());
     routes
 }

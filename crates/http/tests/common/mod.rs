@@ -2,6 +2,8 @@
 //! raw HTTP/1.1 client over a TcpStream (so the tests see exactly the bytes on the wire).
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::time::Duration;
 
 use enttok_core::{Backend, Config};
@@ -22,9 +24,23 @@ impl Harness {
     }
 
     pub async fn start_with(options: HttpOptions, tuning: Tuning) -> Harness {
+        Self::start_full(options, tuning, |_| {}).await
+    }
+
+    /// A harness whose core `Config` the test adjusts (endpoints, OAuth client, …).
+    pub async fn start_config(adjust: impl FnOnce(&mut Config)) -> Harness {
+        Self::start_full(HttpOptions::default(), Tuning::default(), adjust).await
+    }
+
+    pub async fn start_full(
+        options: HttpOptions,
+        tuning: Tuning,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::new(dir.path());
         config.scheduler = false;
+        adjust(&mut config);
         let backend = Backend::open(config).await.unwrap();
         let server = enttok_http::start_tuned(backend.clone(), options, tuning)
             .await
@@ -64,6 +80,14 @@ impl Harness {
 
     pub fn post(&self, path: &str) -> Req {
         self.req("POST", path)
+    }
+
+    pub fn delete(&self, path: &str) -> Req {
+        self.req("DELETE", path)
+    }
+
+    pub fn patch(&self, path: &str) -> Req {
+        self.req("PATCH", path)
     }
 
     pub async fn close(self) {
