@@ -40,6 +40,10 @@ async function cannon(opts) {
 }
 
 async function ws(opts) {
+  // Frames are counted only inside the measuring window, so a saturated run stays bounded.
+  let deadline = Infinity;
+  let cpu0 = null;
+  let t0 = 0;
   const sockets = [];
   let frames = 0;
   let first = 0;
@@ -64,6 +68,7 @@ async function ws(opts) {
           if (connected === opts.clients) resolve();
           return;
         }
+        if (t > deadline) return;
         if (frames === 0) first = t;
         frames += 1;
         last = t;
@@ -89,7 +94,15 @@ async function ws(opts) {
   });
   process.send({ kind: 'ready' });
   process.on('message', (msg) => {
+    if (msg.kind === 'window') {
+      deadline = wall() + msg.ms;
+      cpu0 = process.cpuUsage();
+      t0 = wall();
+      return;
+    }
     if (msg.kind !== 'finish') return;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuPct = ((cpu.user + cpu.system) / 1000) / (Math.min(wall(), deadline) - t0) * 100;
     const latencies = [];
     for (const [id, sent] of Object.entries(msg.sent)) {
       for (const t of created.get(id) || []) latencies.push(t - sent);
@@ -109,6 +122,7 @@ async function ws(opts) {
       lagged,
       lagged_missed: laggedMissed,
       closed_early: closed,
+      client_cpu_pct: cpuPct,
     });
     for (const s of sockets) s.terminate();
     setTimeout(() => process.exit(0), 100);
