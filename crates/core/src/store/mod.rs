@@ -1,8 +1,12 @@
 //! The SQLite store: one file, one writer connection, a few readers (CONTRACT.md §12.1).
 //!
-//! Every call runs on tokio's blocking pool so that no async task (and never the JS thread)
-//! waits on disk. Writes are serialized through the one writer connection; WAL lets readers
-//! proceed meanwhile. Callers that announce a change publish their event *inside* the write
+//! No call ever runs on the JS thread. A statement of this backend takes microseconds (WAL,
+//! `synchronous=NORMAL`: no fsync per commit), so when its connection is free it runs inline on
+//! the calling async task: handing it to tokio's blocking pool costs two thread switches, which
+//! measured as the dominant cost of a job (bench/RESULTS.md). When the connection is busy, the
+//! call waits on the blocking pool, never on an async worker; long work (VACUUM) always goes
+//! there ([`Store::write_slow`]). Writes are serialized through the one writer connection; WAL
+//! lets readers proceed meanwhile. Callers that announce a change publish their event *inside* the write
 //! closure, after the commit: the event order then matches the commit order exactly.
 
 mod schema;
@@ -95,8 +99,24 @@ impl Store {
         f(conn)
     }
 
-    /// Runs `f` on the writer connection on the blocking pool.
+    /// Runs `f` on the writer connection: inline when it is free, else on the blocking pool.
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let f = match self.writer.try_lock() {
+            Ok(mut guard) => {
+                let conn = guard.as_mut().ok_or(Error::Closed)?;
+                return inline(|| f(conn));
+            }
+            Err(_) => f,
+        };
+        self.write_slow(f).await
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool (long work such as VACUUM).
+    pub async fn write_slow<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
@@ -105,12 +125,20 @@ impl Store {
         run_blocking(move || store.write_blocking(f)).await
     }
 
-    /// Runs `f` on a reader connection on the blocking pool.
+    /// Runs `f` on a reader connection: inline when one is free, else on the blocking pool.
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            let slot = &self.readers[(start + i) % self.readers.len()];
+            if let Ok(guard) = slot.try_lock() {
+                let conn = guard.as_ref().ok_or(Error::Closed)?;
+                return inline(|| f(conn));
+            }
+        }
         let store = Arc::clone(self);
         run_blocking(move || store.read_blocking(f)).await
     }
@@ -127,6 +155,13 @@ impl Store {
             let _ = conn.close();
         }
     }
+}
+
+/// Runs a short database call in place, turning a panic into an internal error (as the
+/// blocking pool does) so that a bug in one statement never takes a worker task down.
+fn inline<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::internal("a database call panicked")))
 }
 
 /// Runs blocking work on tokio's blocking pool, turning a panic into an internal error.

@@ -32,7 +32,7 @@ pub fn compact(ctx: JobCtx) -> BoxFuture<Outcome> {
         );
         let report = ctx
             .store()
-            .write(move |conn| {
+            .write_slow(move |conn| {
                 let size_before = db_size(conn)?;
                 let integrity = if check {
                     let first: String =
