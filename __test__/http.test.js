@@ -198,3 +198,39 @@ test('WebSocket: a wrong or missing token is refused before the upgrade', async 
   await waitFor(() => ok.closed, { what: 'close() to close the socket' });
   assert.equal(ok.closed.code, 1001);
 });
+
+test('the capability routes answer over HTTP like their JS methods', {
+  todo: 'crates/http serves only health, settings, jobs and meta routes: every Claude, calendar, Jira, Confluence and activity route answers 404',
+}, async (t) => {
+  const { backend } = await open();
+  t.after(() => backend.close());
+  const { url, token } = await backend.startHttp();
+  const call = async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'X-Backend-Token': token, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const failures = [];
+  const expect = async (method, path, body, check) => {
+    const got = await call(method, path, body);
+    if (got.status !== 200 || !check(got.body)) failures.push(`${method} ${path} -> ${got.status} ${JSON.stringify(got.body)}`);
+    return got.body;
+  };
+  await expect('GET', '/calendar/providers', undefined, (b) => b.providers.length === 2);
+  await expect('GET', '/calendar/accounts', undefined, (b) => Array.isArray(b.accounts));
+  await expect('GET', '/calendar/calendars', undefined, (b) => Array.isArray(b.calendars));
+  await expect('GET', '/calendar/events?start=2024-01-01&end=2024-01-02', undefined, (b) => Array.isArray(b.events));
+  await expect('GET', '/jira/accounts', undefined, (b) => Array.isArray(b.accounts));
+  await expect('GET', '/confluence/accounts', undefined, (b) => Array.isArray(b.accounts));
+  await expect('GET', '/activity/events?start=2024-01-01&end=2024-01-02', undefined, (b) => Array.isArray(b.events));
+  const session = await expect('POST', '/claude/session', undefined, (b) => /^session_/.test(b.session_id));
+  if (session && session.session_id) {
+    await expect('GET', `/claude/session/${session.session_id}`, undefined, (b) => Array.isArray(b.messages));
+  }
+  await expect('GET', '/claude/sessions', undefined, (b) => Array.isArray(b.sessions));
+  await expect('POST', '/claude/spawn', { prompt: 'hi', args: ['--version'] }, (b) => b.status === 'queued');
+  assert.deepEqual(failures, []);
+});
