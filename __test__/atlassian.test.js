@@ -99,15 +99,22 @@ async function fakeAtlassian() {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${server.address().port}`;
-  return { server, base, requests, close: () => new Promise((r) => server.close(r)) };
+  return {
+    server, base, requests,
+    close: () => new Promise((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    }),
+  };
 }
 
 const ACTIVITY_KEYS = ['id', 'source', 'event_type', 'title', 'description', 'url', 'actor', 'event_time'];
 const ACCOUNT_KEYS = ['account_id', 'service', 'org', 'base_url', 'email', 'created_at', 'updated_at', 'last_sync_at', 'has_token'];
 
-test('Jira: add (credentials checked), sync over two pages, activity rows, delete', async () => {
+test('Jira: add (credentials checked), sync over two pages, activity rows, delete', async (t) => {
   const fake = await fakeAtlassian();
   const { backend } = await open({ endpoints: { atlassianBaseUrl: fake.base } });
+  t.after(async () => { await backend.close(); await fake.close(); });
   const { events, off } = record(backend);
 
   await assert.rejects(backend.addJiraAccount({ org: 'acme', email: EMAIL, api_token: 'wrong' }), (e) => {
@@ -193,9 +200,10 @@ test('Jira: add (credentials checked), sync over two pages, activity rows, delet
   await fake.close();
 });
 
-test('Confluence: add, sync with pagination and comments, activity rows, delete', async () => {
+test('Confluence: add, sync with pagination and comments, activity rows, delete', async (t) => {
   const fake = await fakeAtlassian();
   const { backend } = await open({ endpoints: { atlassianBaseUrl: fake.base } });
+  t.after(async () => { await backend.close(); await fake.close(); });
   const { events, off } = record(backend);
   await assert.rejects(backend.addConfluenceAccount({ org: 'acme', email: EMAIL, api_token: 'wrong' }),
     (e) => e.status === 400 && e.detail.startsWith('Confluence connection failed: Atlassian API error 401'));
@@ -249,9 +257,10 @@ test('Confluence: add, sync with pagination and comments, activity rows, delete'
   await fake.close();
 });
 
-test('a sync whose account is unreachable fails with the upstream error text', async () => {
+test('a sync whose account is unreachable fails with the upstream error text', async (t) => {
   const fake = await fakeAtlassian();
   const { backend } = await open({ endpoints: { atlassianBaseUrl: fake.base } });
+  t.after(async () => { await backend.close(); await fake.close(); });
   const account = await backend.addJiraAccount({ org: 'acme', email: EMAIL, api_token: TOKEN });
   await fake.close();
   const { events, off } = record(backend);

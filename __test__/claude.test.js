@@ -173,9 +173,10 @@ test('no args and no prompt fails with `no args provided for claude cli`', { ski
 /** A CLI that starts a grandchild (pid in `child`) and waits forever. */
 const HANGING = 'sleep 60 &\necho $! > "$DIR/child"\necho "started"\nwait';
 
-test('timeout kills the whole tree and fails with `claude cli timeout`', { skip }, async () => {
+test('timeout kills the whole tree and fails with `claude cli timeout`', { skip }, async (t) => {
   const fake = fakeClaude(HANGING);
   const { backend } = await open({ claudePath: fake.file });
+  t.after(() => backend.close());
   const started = Date.now();
   const { job_id } = await backend.spawnClaude({ prompt: 'hi', timeout_ms: 200 });
   await waitFor(() => fs.existsSync(fake.pidFile('child')) && fs.readFileSync(fake.pidFile('child'), 'utf8').trim(), { what: 'the fake to start' });
@@ -191,9 +192,10 @@ test('timeout kills the whole tree and fails with `claude cli timeout`', { skip 
   await backend.close();
 });
 
-test('cancel of a running spawn kills the tree; the job stays canceled', { skip }, async () => {
+test('cancel of a running spawn kills the tree; the job stays canceled', { skip }, async (t) => {
   const fake = fakeClaude(HANGING);
   const { backend } = await open({ claudePath: fake.file });
+  t.after(() => backend.close());
   const { events, off } = record(backend);
   const { job_id } = await backend.spawnClaude({ prompt: 'hi' });
   await waitFor(() => events.some((e) => e.type === 'claude.output' && e.job_id === job_id && e.line === 'started'), { what: 'first output' });
