@@ -313,9 +313,7 @@ test('Google OAuth not configured is E_INTERNAL 500 with the contract text', asy
   await backend.close();
 });
 
-test('with the HTTP adapter running, the OAuth redirect uses its port and it serves the callback', {
-  todo: 'redirect_uri points at the HTTP adapter, but crates/http serves no /calendar/oauth/google/callback route (404)',
-}, async (t) => {
+test('with the HTTP adapter running, the OAuth redirect uses its port and it serves the callback', async (t) => {
   const fake = await fakeGoogle();
   const { backend } = await openGoogle(t, fake);
   {

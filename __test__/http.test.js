@@ -199,9 +199,7 @@ test('WebSocket: a wrong or missing token is refused before the upgrade', async 
   assert.equal(ok.closed.code, 1001);
 });
 
-test('the capability routes answer over HTTP like their JS methods', {
-  todo: 'crates/http serves only health, settings, jobs and meta routes: every Claude, calendar, Jira, Confluence and activity route answers 404',
-}, async (t) => {
+test('the capability routes answer over HTTP like their JS methods', async (t) => {
   const { backend } = await open();
   t.after(() => backend.close());
   const { url, token } = await backend.startHttp();
