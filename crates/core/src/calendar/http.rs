@@ -17,11 +17,15 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Longest response body kept in an error text.
 const MAX_ERROR_BODY: usize = 500;
 
-/// A new client: rustls, connect and total timeouts, no proxies from the environment.
+/// A new client: rustls, connect and total timeouts, no proxies from the environment, no
+/// redirects (tokens must not travel elsewhere), and idle connections dropped after a few
+/// seconds so that nothing lingers once the backend is closed.
 pub fn new_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
         .map_err(|e| Error::internal(format!("HTTP client unavailable: {}", e.without_url())))
