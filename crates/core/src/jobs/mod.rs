@@ -276,9 +276,13 @@ impl JobSystem {
                 }
                 Ok(None) => {}
                 Err(Error::Closed) => break,
-                Err(_) => {
-                    // A transient database error (disk full, busy): back off, never die.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                Err(err) => {
+                    // A database error (disk full, busy): say so, back off, never die.
+                    self.bus.publish(Event::log(
+                        Level::Error,
+                        format!("job worker cannot claim: {err}"),
+                    ));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             }

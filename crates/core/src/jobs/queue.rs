@@ -209,12 +209,19 @@ pub struct Claimed {
 /// already held. Claiming increments `attempts` and sets `claimed`; the status stays `queued`.
 pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>> {
     let tx = conn.transaction()?;
+    // Delayed jobs that came due join the ready set (`run_at` NULL), so the claim below walks
+    // `idx_jobs_ready` in claim order instead of skipping every job that is not due yet.
+    tx.prepare_cached(
+        "UPDATE jobs INDEXED BY idx_jobs_delayed SET run_at = NULL
+         WHERE status = 'queued' AND claimed = 0 AND run_at IS NOT NULL AND run_at <= ?1",
+    )?
+    .execute(params![now_ms()])?;
     let row = tx
         .prepare_cached(
-            "SELECT j.rowid, j.attempts, j.max_attempts, j.retry_failures FROM jobs j
-             WHERE j.status = 'queued' AND j.claimed = 0
-               AND (j.run_at IS NULL OR j.run_at <= ?1)
-               AND j.type IN (SELECT value FROM json_each(?2))
+            "SELECT j.rowid, j.attempts, j.max_attempts, j.retry_failures
+             FROM jobs j INDEXED BY idx_jobs_ready
+             WHERE j.status = 'queued' AND j.claimed = 0 AND j.run_at IS NULL
+               AND j.type IN (SELECT value FROM json_each(?1))
                AND NOT (j.type LIKE 'connector.%' AND EXISTS (
                     SELECT 1 FROM jobs o WHERE o.type = j.type AND o.claimed = 1
                       AND o.status IN ('queued', 'running')
@@ -222,7 +229,7 @@ pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>>
                           IS json_extract(j.payload_json, '$.account_id')))
              ORDER BY j.priority DESC, j.created_at ASC, j.rowid ASC LIMIT 1",
         )?
-        .query_row(params![now_ms(), types_json], |r| {
+        .query_row(params![types_json], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
@@ -252,7 +259,8 @@ pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>>
 pub fn next_due_in_ms(conn: &Connection) -> Result<Option<i64>> {
     let next: Option<i64> = conn
         .prepare_cached(
-            "SELECT MIN(run_at) FROM jobs WHERE status = 'queued' AND claimed = 0 AND run_at > ?1",
+            "SELECT MIN(run_at) FROM jobs INDEXED BY idx_jobs_delayed
+             WHERE status = 'queued' AND claimed = 0 AND run_at IS NOT NULL AND run_at > ?1",
         )?
         .query_row(params![now_ms()], |r| r.get(0))?;
     Ok(next.map(|at| (at - now_ms()).max(0)))
