@@ -126,14 +126,10 @@ impl AtlassianClient {
                 status,
                 reason,
                 body,
-            } => {
-                let text = if body.trim().is_empty() {
-                    reason.as_str()
-                } else {
-                    body.trim()
-                };
-                format!("Atlassian API error {status}: {text}")
-            }
+            } => format!(
+                "Atlassian API error {status}: {}",
+                crate::net::status_text(reason, body)
+            ),
             other => other.to_string(),
         };
         CallError::Failed(self.scrub(text))

@@ -29,6 +29,15 @@ pub enum NetError {
     TooLarge,
 }
 
+/// What a failed answer says: its body, or the reason phrase when the body is empty.
+pub fn status_text<'a>(reason: &'a str, body: &'a str) -> &'a str {
+    if body.trim().is_empty() {
+        reason
+    } else {
+        body.trim()
+    }
+}
+
 impl std::fmt::Display for NetError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -36,14 +45,7 @@ impl std::fmt::Display for NetError {
                 status,
                 reason,
                 body,
-            } => {
-                let text = if body.trim().is_empty() {
-                    reason.as_str()
-                } else {
-                    body.trim()
-                };
-                write!(f, "HTTP {status}: {text}")
-            }
+            } => write!(f, "HTTP {status}: {}", status_text(reason, body)),
             NetError::Network(text) => write!(f, "connection failed: {text}"),
             NetError::Timeout => f.write_str("request timed out"),
             NetError::Canceled => f.write_str("request canceled"),

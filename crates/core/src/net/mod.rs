@@ -12,7 +12,7 @@ mod error;
 mod request;
 
 pub use client::{ClientOptions, HttpClient, RetryPolicy};
-pub use error::NetError;
+pub use error::{status_text, NetError};
 pub use request::{Method, Request, Response};
 
 /// Checks that `url` may be called: `https`, or `http` to a loopback host only.
