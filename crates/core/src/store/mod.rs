@@ -85,18 +85,26 @@ impl Store {
 
     /// Runs `f` on a reader connection, blocking the current thread.
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         // Take the first free reader; wait on one only when all are busy.
-        for i in 0..self.readers.len() {
-            let slot = &self.readers[(start + i) % self.readers.len()];
-            if let Ok(guard) = slot.try_lock() {
-                let conn = guard.as_ref().ok_or(Error::Closed)?;
-                return f(conn);
+        let guard = match self.free_reader() {
+            Some(guard) => guard,
+            None => {
+                let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+                lock(&self.readers[start % self.readers.len()])
             }
-        }
-        let guard = lock(&self.readers[start % self.readers.len()]);
+        };
         let conn = guard.as_ref().ok_or(Error::Closed)?;
         f(conn)
+    }
+
+    /// A reader nobody holds, taken round-robin, or `None` when all are busy.
+    fn free_reader(&self) -> Option<MutexGuard<'_, Option<Connection>>> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        (0..self.readers.len()).find_map(|i| {
+            self.readers[(start + i) % self.readers.len()]
+                .try_lock()
+                .ok()
+        })
     }
 
     /// Runs `f` on the writer connection: inline when it is free, else on the blocking pool.
@@ -131,13 +139,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.readers.len() {
-            let slot = &self.readers[(start + i) % self.readers.len()];
-            if let Ok(guard) = slot.try_lock() {
-                let conn = guard.as_ref().ok_or(Error::Closed)?;
-                return inline(|| f(conn));
-            }
+        if let Some(guard) = self.free_reader() {
+            let conn = guard.as_ref().ok_or(Error::Closed)?;
+            return inline(|| f(conn));
         }
         let store = Arc::clone(self);
         run_blocking(move || store.read_blocking(f)).await
