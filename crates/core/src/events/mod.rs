@@ -6,6 +6,8 @@
 //! behind loses the oldest events and receives a `lagged` event with the count instead — memory
 //! stays bounded and the loss is never silent. Publishing never blocks and never fails a job.
 
+pub(crate) mod held;
+
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
@@ -175,8 +177,11 @@ impl Bus {
         let guard = self.sender.read().unwrap_or_else(|p| p.into_inner());
         if let Some(sender) = guard.as_ref() {
             if sender.receiver_count() > 0 {
-                // No receiver is not an error: the event is simply not observed.
-                let _ = sender.send(Arc::from(event.to_json()));
+                // Inside a group commit the event waits for the commit (see `held`).
+                if let Some(json) = held::hold(sender, Arc::from(event.to_json())) {
+                    // No receiver is not an error: the event is simply not observed.
+                    let _ = sender.send(json);
+                }
             }
         }
     }

@@ -124,13 +124,13 @@ impl JobCtx {
         let abort = self.abort.clone();
         let bus = Arc::clone(&self.bus);
         self.store
-            .write(move |conn| {
+            .write_grouped(move |conn| {
                 // Checked under the writer lock: a cancel commits before it fires the signal,
                 // so once fired no later write can land.
                 if abort.is_fired() {
                     return Err(canceled());
                 }
-                let tx = conn.transaction()?;
+                let tx = conn.savepoint()?;
                 let written = queue::update_live(&tx, &job_id, &update.borrow(), event.as_ref())?;
                 if !written {
                     return Err(canceled());

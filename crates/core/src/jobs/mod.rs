@@ -171,7 +171,7 @@ impl JobSystem {
         let bus = Arc::clone(&self.bus);
         let (created, inserted) = self
             .store
-            .write(move |c| queue::insert(c, &bus, job))
+            .write_grouped(move |c| queue::insert(c, &bus, job))
             .await?;
         if inserted {
             self.wake.notify_one();
@@ -186,7 +186,7 @@ impl JobSystem {
         let id = job_id.to_string();
         let (status, _) = self
             .store
-            .write(move |c| queue::cancel(c, &bus, &id))
+            .write_grouped(move |c| queue::cancel(c, &bus, &id))
             .await?;
         let abort = lock(&self.running).get(job_id).cloned();
         if let Some(abort) = abort {
@@ -269,7 +269,11 @@ impl JobSystem {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let types = self.types_json();
-            match self.store.write(move |c| queue::claim(c, &types)).await {
+            match self
+                .store
+                .write_grouped(move |c| queue::claim(c, &types))
+                .await
+            {
                 Ok(Some(claimed)) => {
                     self.run(claimed).await;
                     continue;
@@ -335,7 +339,10 @@ impl JobSystem {
         }
         if !released {
             let id = job_id.clone();
-            let _ = self.store.write(move |c| queue::release(c, &id)).await;
+            let _ = self
+                .store
+                .write_grouped(move |c| queue::release(c, &id))
+                .await;
         }
         lock(&self.running).remove(&job_id);
         self.active.fetch_sub(1, Ordering::Relaxed);
@@ -348,7 +355,7 @@ impl JobSystem {
         let result = match outcome {
             Ok(success) => {
                 self.store
-                    .write(move |c| write_success(c, &bus, &job_id, success))
+                    .write_grouped(move |c| write_success(c, &bus, &job_id, success))
                     .await
             }
             Err(failure) if claimed.retry_failures && claimed.attempt < claimed.max_attempts => {
@@ -356,14 +363,16 @@ impl JobSystem {
                 let message = failure.message();
                 let requeued = self
                     .store
-                    .write(move |c| queue::requeue_after_failure(c, &job_id, attempt, &message))
+                    .write_grouped(move |c| {
+                        queue::requeue_after_failure(c, &job_id, attempt, &message)
+                    })
                     .await;
                 self.wake.notify_one();
                 requeued.map(|_| ())
             }
             Err(failure) => {
                 self.store
-                    .write(move |c| write_failure(c, &bus, &job_id, failure))
+                    .write_grouped(move |c| write_failure(c, &bus, &job_id, failure))
                     .await
             }
         };
@@ -422,7 +431,7 @@ fn write_success(
     job_id: &str,
     success: Success,
 ) -> Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     let result = success.result.clone().unwrap_or(Value::Null);
     let update = queue::Update {
         status: Some(SUCCEEDED),
@@ -449,7 +458,7 @@ fn write_failure(
     job_id: &str,
     failure: Failure,
 ) -> Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     let error = match failure.error {
         Value::Object(_) => failure.error.clone(),
         other => json!({ "message": other.to_string() }),

@@ -3,7 +3,7 @@
 //! commit order. Writes to a job in a final state are refused by their `WHERE` clause: nothing
 //! ever overwrites `succeeded`, `failed` or `canceled`.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::model::*;
@@ -54,7 +54,7 @@ pub struct Created {
 
 /// Inserts a job (or returns the queued/running job with the same `unique_key`).
 pub fn insert(conn: &mut Connection, bus: &Bus, job: NewJob) -> Result<(Created, bool)> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     if let Some(key) = &job.unique_key {
         let existing = tx
             .prepare_cached(
@@ -159,8 +159,8 @@ pub fn events(conn: &Connection, job_id: &str) -> Result<Vec<JobEvent>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Appends a `job_events` row inside a transaction.
-pub fn add_event(tx: &Transaction<'_>, job_id: &str, row: &EventRow) -> Result<()> {
+/// Appends a `job_events` row (callers run it inside their transaction or savepoint).
+pub fn add_event(tx: &Connection, job_id: &str, row: &EventRow) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO job_events (job_id, created_at, level, message, meta_json)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -178,7 +178,7 @@ pub fn add_event(tx: &Transaction<'_>, job_id: &str, row: &EventRow) -> Result<(
 /// Cancels a job (CONTRACT.md §6.5) and returns `(status after the call, was it running)`.
 /// A job already final is left alone and no event is written.
 pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String, bool)> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     let status: String = tx
         .prepare_cached("SELECT status FROM jobs WHERE job_id = ?1")?
         .query_row(params![job_id], |r| r.get(0))
@@ -208,7 +208,7 @@ pub struct Claimed {
 /// held by a worker, due, and — for connector syncs — no sync of the same type and account
 /// already held. Claiming increments `attempts` and sets `claimed`; the status stays `queued`.
 pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     // Delayed jobs that came due join the ready set (`run_at` NULL), so the claim below walks
     // `idx_jobs_ready` in claim order instead of skipping every job that is not due yet.
     tx.prepare_cached(
@@ -279,7 +279,7 @@ pub struct Update<'a> {
 /// Applies an update to a job that is still `queued` or `running`; returns false (and writes
 /// nothing, not even `event`) when the job is already final.
 pub fn update_live(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     job_id: &str,
     update: &Update<'_>,
     event: Option<&EventRow>,
@@ -327,7 +327,7 @@ pub fn requeue_after_failure(
     attempt: i64,
     message: &str,
 ) -> Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     let delay_ms = backoff_ms(attempt);
     let changed = tx
         .prepare_cached(

@@ -3,20 +3,25 @@
 //! No call ever runs on the JS thread. A statement of this backend takes microseconds (WAL,
 //! `synchronous=NORMAL`: no fsync per commit), so when its connection is free it runs inline on
 //! the calling async task: handing it to tokio's blocking pool costs two thread switches, which
-//! measured as the dominant cost of a job (bench/RESULTS.md). When the connection is busy, the
-//! call waits on the blocking pool, never on an async worker; long work (VACUUM) always goes
-//! there ([`Store::write_slow`]). Writes are serialized through the one writer connection; WAL
-//! lets readers proceed meanwhile. Callers that announce a change publish their event *inside* the write
-//! closure, after the commit: the event order then matches the commit order exactly.
+//! measured as the dominant cost of a job (bench/RESULTS.md). When the writer is busy, a write
+//! queues and the connection's holder runs it before letting go (`group`): small writes of the
+//! job queue share one transaction then (group commit), which is what lets the queue move
+//! thousands of jobs per second. Long work (VACUUM) goes to the blocking pool
+//! ([`Store::write_slow`]). WAL lets readers proceed during writes. Callers that announce a
+//! change publish their event *inside* the write closure, after their commit; inside a group
+//! the event is held until the group's commit. Either way the event order is the commit order.
 
+mod group;
 mod schema;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 
@@ -24,12 +29,23 @@ pub use schema::{original_ddl, LATEST_VERSION};
 
 const READERS: usize = 2;
 
+/// Most queued writes one group takes (bounds a group's transaction and its held events).
+const MAX_GROUP: usize = 256;
+
+/// Groups a leader runs before handing the rest of the queue to another task, so that its
+/// own caller is not kept waiting by a queue that never empties.
+const MAX_ROUNDS: usize = 8;
+
 /// The database of one open backend.
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
+    /// Writes waiting for the writer connection (run by whoever holds it, see `group`).
+    pending: Mutex<VecDeque<group::Pending>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
+    /// Groups committed, for tests and benchmarks (how well writes were batched).
+    groups: std::sync::atomic::AtomicU64,
 }
 
 /// Locks a mutex, recovering the data of a poisoned one: a panic elsewhere must not make the
@@ -66,9 +82,17 @@ impl Store {
         Ok(Store {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
+            pending: Mutex::new(VecDeque::new()),
             readers,
             next_reader: AtomicUsize::new(0),
+            groups: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How many group transactions ran so far (see `group`): with N grouped writes, N means
+    /// no batching happened, fewer means writes shared commits.
+    pub fn groups_run(&self) -> u64 {
+        self.groups.load(Ordering::Relaxed)
     }
 
     /// The database file.
@@ -76,11 +100,31 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` on the writer connection, blocking the current thread.
+    /// Runs `f` on the writer connection, blocking the current thread (then runs the writes
+    /// that queued meanwhile).
     pub fn write_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        self.write_blocking_then_lead(f, None)
+    }
+
+    fn write_blocking_then_lead<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T>,
+        spawn_rest: Option<&Arc<Self>>,
+    ) -> Result<T> {
         let mut guard = lock(&self.writer);
-        let conn = guard.as_mut().ok_or(Error::Closed)?;
-        f(conn)
+        let outcome = match guard.as_mut() {
+            Some(conn) => f(conn),
+            None => Err(Error::Closed),
+        };
+        let rounds = if spawn_rest.is_some() {
+            MAX_ROUNDS
+        } else {
+            usize::MAX
+        };
+        self.drain(&mut guard, rounds);
+        drop(guard);
+        self.lead(spawn_rest);
+        outcome
     }
 
     /// Runs `f` on a reader connection, blocking the current thread.
@@ -107,20 +151,104 @@ impl Store {
         })
     }
 
-    /// Runs `f` on the writer connection: inline when it is free, else on the blocking pool.
+    /// Runs `f` on the writer connection in its own transaction(s): inline when the writer is
+    /// free, else queued for the writer's holder to run (see `group`).
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let f = match self.writer.try_lock() {
-            Ok(mut guard) => {
-                let conn = guard.as_mut().ok_or(Error::Closed)?;
-                return inline(|| f(conn));
+        if let Some(mut guard) = self.try_writer() {
+            let outcome = match guard.as_mut() {
+                Some(conn) => inline(|| f(conn)),
+                None => Err(Error::Closed),
+            };
+            self.drain(&mut guard, MAX_ROUNDS);
+            drop(guard);
+            self.lead(Some(self));
+            return outcome;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(group::Pending::Solo(Box::new(group::Queued { f, tx })));
+        rx.await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Runs a small write inside a transaction it may share with other small writes (group
+    /// commit). `f` must not begin a transaction of its own (use a savepoint when it needs
+    /// atomicity of its own, which also keeps it correct outside a group); its events are
+    /// published only once the shared transaction has committed, and its answer comes after
+    /// that. A failing `f` rolls back only itself.
+    pub async fn write_grouped<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(group::Pending::Grouped(Box::new(group::Queued { f, tx })));
+        rx.await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Queues a write, then leads if the writer is free. Queuing *before* trying the lock is
+    /// what makes a lost write impossible: a holder that let go before our push finds it when
+    /// it looks again; one that lets go after will look again too.
+    fn enqueue(self: &Arc<Self>, pending: group::Pending) {
+        lock(&self.pending).push_back(pending);
+        self.lead(Some(self));
+    }
+
+    /// While writes are queued and the writer is free, takes it and runs them. With a
+    /// runtime handle at hand, stops after [`MAX_ROUNDS`] groups and lets a new task go on.
+    fn lead(&self, spawn_rest: Option<&Arc<Self>>) {
+        loop {
+            if lock(&self.pending).is_empty() {
+                return;
             }
-            Err(_) => f,
-        };
-        self.write_slow(f).await
+            let Some(mut guard) = self.try_writer() else {
+                // The holder looks at the queue again after letting go.
+                return;
+            };
+            let rounds = if spawn_rest.is_some() {
+                MAX_ROUNDS
+            } else {
+                usize::MAX
+            };
+            let emptied = self.drain(&mut guard, rounds);
+            drop(guard);
+            if !emptied {
+                if let (Some(store), Ok(rt)) = (spawn_rest, tokio::runtime::Handle::try_current()) {
+                    let store = Arc::clone(store);
+                    rt.spawn(async move { store.lead(Some(&store)) });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs queued writes on the held writer, at most `rounds` batches; true when the queue
+    /// was found empty.
+    fn drain(&self, conn: &mut Option<Connection>, rounds: usize) -> bool {
+        for _ in 0..rounds {
+            let batch: Vec<group::Pending> = {
+                let mut queue = lock(&self.pending);
+                let n = queue.len().min(MAX_GROUP);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return true;
+            }
+            let groups = group::run_batch(conn.as_mut(), batch);
+            self.groups.fetch_add(groups, Ordering::Relaxed);
+        }
+        false
+    }
+
+    /// The writer when nobody holds it (a poisoned one is recovered: see [`lock`]).
+    fn try_writer(&self) -> Option<MutexGuard<'_, Option<Connection>>> {
+        match self.writer.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Runs `f` on the writer connection on the blocking pool (long work such as VACUUM).
@@ -130,7 +258,7 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let store = Arc::clone(self);
-        run_blocking(move || store.write_blocking(f)).await
+        run_blocking(move || store.write_blocking_then_lead(f, Some(&store))).await
     }
 
     /// Runs `f` on a reader connection: inline when one is free, else on the blocking pool.
@@ -153,11 +281,17 @@ impl Store {
         for reader in &self.readers {
             lock(reader).take();
         }
-        if let Some(conn) = lock(&self.writer).take() {
+        let mut writer = lock(&self.writer);
+        // Writes already queued land before the connection goes; later ones get `E_CLOSED`.
+        self.drain(&mut writer, usize::MAX);
+        if let Some(conn) = writer.take() {
             // A failed checkpoint loses nothing (the WAL is replayed at the next open).
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
             let _ = conn.close();
         }
+        drop(writer);
+        // Writes queued while we closed: fail them with `E_CLOSED` rather than leave them.
+        self.lead(None);
     }
 }
 
@@ -180,6 +314,9 @@ where
         Err(_) => Err(Error::Closed),
     }
 }
+
+#[cfg(test)]
+mod group_tests;
 
 #[cfg(test)]
 mod tests {
