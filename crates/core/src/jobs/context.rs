@@ -81,6 +81,9 @@ pub struct JobCtx {
     pub(crate) store: Arc<Store>,
     pub(crate) bus: Arc<Bus>,
     pub(crate) abort: Abort,
+    /// Writes are queued for the next group commit instead of awaited (see [`JobCtx::write`]).
+    /// Only a context whose handler runs under the worker's flush-on-yield wrapper may set it.
+    pub(crate) pipelined: bool,
 }
 
 impl JobCtx {
@@ -110,7 +113,14 @@ impl JobCtx {
     }
 
     /// Writes a field update and its job event unless the job was aborted or is final, then
-    /// publishes `events` after the commit. `E_CANCELED` when nothing could be written.
+    /// publishes `events` after the commit. `E_CANCELED` when the job was stopped.
+    ///
+    /// Inside a worker (Rust handlers) the write is *pipelined*: it is queued and the handler
+    /// goes on at once; the write commits with the next group — at the latest when the handler
+    /// next waits for something, or together with its final state — and its events follow that
+    /// commit. Order is kept (the queue is FIFO), so the contract's step sequences are exact;
+    /// what a handler gives up is hearing about a failed progress write, which the final write
+    /// would meet anyway. Contexts of host handlers (`context_of`) write and wait.
     pub async fn write(
         &self,
         update: OwnedUpdate,
@@ -123,25 +133,30 @@ impl JobCtx {
         let job_id = self.job.job_id.clone();
         let abort = self.abort.clone();
         let bus = Arc::clone(&self.bus);
-        self.store
-            .write_grouped(move |conn| {
-                // Checked under the writer lock: a cancel commits before it fires the signal,
-                // so once fired no later write can land.
-                if abort.is_fired() {
-                    return Err(canceled());
-                }
-                let tx = conn.savepoint()?;
-                let written = queue::update_live(&tx, &job_id, &update.borrow(), event.as_ref())?;
-                if !written {
-                    return Err(canceled());
-                }
-                tx.commit()?;
-                for e in events {
-                    bus.publish(e);
-                }
-                Ok(())
-            })
-            .await
+        let write = move |conn: &mut rusqlite::Connection| {
+            // Checked under the writer lock: a cancel commits before it fires the signal,
+            // so once fired no later write can land.
+            if abort.is_fired() {
+                return Err(canceled());
+            }
+            let tx = conn.savepoint()?;
+            let written = queue::update_live(&tx, &job_id, &update.borrow(), event.as_ref())?;
+            if !written {
+                return Err(canceled());
+            }
+            tx.commit()?;
+            for e in events {
+                bus.publish(e);
+            }
+            Ok(())
+        };
+        if self.pipelined {
+            // The answer is not awaited: a canceled job's write is refused in the group, and
+            // the abort signal tells the handler.
+            drop(self.store.write_later(write));
+            return Ok(());
+        }
+        self.store.write_grouped(write).await
     }
 
     /// S=`running` with P (and M when given); `job.status running`.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -221,6 +221,8 @@ impl JobSystem {
             store: Arc::clone(&self.store),
             bus: Arc::clone(&self.bus),
             abort,
+            // A host handler's call (e.g. JS `ctx.progress`) waits for its commit.
+            pipelined: false,
         })
     }
 
@@ -262,6 +264,9 @@ impl JobSystem {
     }
 
     async fn worker_loop(self: Arc<Self>) {
+        // The last job's final write, queued but not yet confirmed: it commits in the same
+        // group as the next claim, so a busy worker pays one commit per job, not two.
+        let mut last: Option<Settling> = None;
         while !self.stop.is_cancelled() {
             // Register interest before looking at the queue so a wake-up between the look and
             // the wait is not lost.
@@ -269,13 +274,16 @@ impl JobSystem {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let types = self.types_json();
-            match self
+            let claimed = self
                 .store
                 .write_grouped(move |c| queue::claim(c, &types))
-                .await
-            {
+                .await;
+            if let Some(settling) = last.take() {
+                self.settle(settling).await;
+            }
+            match claimed {
                 Ok(Some(claimed)) => {
-                    self.run(claimed).await;
+                    last = Some(self.run(claimed).await);
                     continue;
                 }
                 Ok(None) => {}
@@ -300,9 +308,14 @@ impl JobSystem {
                 _ = self.stop.cancelled() => break,
             }
         }
+        if let Some(settling) = last.take() {
+            self.store.flush();
+            self.settle(settling).await;
+        }
     }
 
-    async fn run(&self, claimed: Claimed) {
+    /// Runs a claimed job and queues its final write (outcome and release), returned unsettled.
+    async fn run(&self, claimed: Claimed) -> Settling {
         let job_id = claimed.record.job_id.clone();
         let abort = Abort::default();
         lock(&self.running).insert(job_id.clone(), abort.clone());
@@ -316,8 +329,9 @@ impl JobSystem {
                     store: Arc::clone(&self.store),
                     bus: Arc::clone(&self.bus),
                     abort: abort.clone(),
+                    pipelined: true,
                 };
-                execute(handler, ctx, &abort).await
+                execute(handler, ctx, &abort, &self.store).await
             }
             // The handler was unregistered between claim and run: nothing sensible to do but
             // fail the job clearly.
@@ -327,74 +341,95 @@ impl JobSystem {
             )))),
         };
 
-        let mut released = false;
-        match (abort.reason(), outcome) {
+        let requeued = matches!(&outcome, Some(Err(_)))
+            && abort.reason().is_none()
+            && claimed.retry_failures
+            && claimed.attempt < claimed.max_attempts;
+        let stored = match (abort.reason(), outcome) {
             // Canceled: the cancel already wrote the final state; the outcome is discarded.
-            (Some(AbortReason::Canceled), _) => {}
             // Shutdown: the job stays as it is; close() applies the recovery policy.
-            (Some(AbortReason::Shutdown), _) => {}
-            // The final write also releases the hold, saving a transaction per job.
-            (None, Some(outcome)) => released = self.finish(&claimed, outcome).await,
-            (None, None) => {}
+            (Some(AbortReason::Canceled | AbortReason::Shutdown), _) | (None, None) => {
+                let id = job_id.clone();
+                self.store.write_later(move |c| queue::release(c, &id))
+            }
+            // The final write also releases the hold, saving a statement per job.
+            (None, Some(outcome)) => self.finish(&claimed, outcome),
+        };
+        lock(&self.running).remove(&job_id);
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        Settling {
+            job_id,
+            stored,
+            requeued,
         }
-        if !released {
-            let id = job_id.clone();
+    }
+
+    /// Queues the outcome's write (which also releases the job).
+    fn finish(&self, claimed: &Claimed, outcome: Outcome) -> oneshot::Receiver<Result<()>> {
+        let job_id = claimed.record.job_id.clone();
+        let bus = Arc::clone(&self.bus);
+        match outcome {
+            Ok(success) => self
+                .store
+                .write_later(move |c| write_success(c, &bus, &job_id, success)),
+            Err(failure) if claimed.retry_failures && claimed.attempt < claimed.max_attempts => {
+                let attempt = claimed.attempt;
+                let message = failure.message();
+                self.store.write_later(move |c| {
+                    queue::requeue_after_failure(c, &job_id, attempt, &message).map(|_| ())
+                })
+            }
+            Err(failure) => self
+                .store
+                .write_later(move |c| write_failure(c, &bus, &job_id, failure)),
+        }
+    }
+
+    /// Waits for a job's final write; if it could not be stored, says so and frees the job
+    /// (recovery at the next open handles the row if even that fails).
+    async fn settle(&self, settling: Settling) {
+        let stored = settling.stored.await.unwrap_or(Err(Error::Closed));
+        if stored.is_ok() && settling.requeued {
+            // An idle worker recomputes its wait and runs the retry when it is due.
+            self.wake.notify_one();
+        }
+        if let Err(err) = stored {
+            if matches!(err, Error::Closed) {
+                return;
+            }
+            self.bus.publish(Event::log(
+                Level::Error,
+                format!("could not store the outcome of {}: {err}", settling.job_id),
+            ));
+            let id = settling.job_id;
             let _ = self
                 .store
                 .write_grouped(move |c| queue::release(c, &id))
                 .await;
         }
-        lock(&self.running).remove(&job_id);
-        self.active.fetch_sub(1, Ordering::Relaxed);
     }
+}
 
-    /// Stores the outcome and releases the job; false when nothing could be stored.
-    async fn finish(&self, claimed: &Claimed, outcome: Outcome) -> bool {
-        let job_id = claimed.record.job_id.clone();
-        let bus = Arc::clone(&self.bus);
-        let result = match outcome {
-            Ok(success) => {
-                self.store
-                    .write_grouped(move |c| write_success(c, &bus, &job_id, success))
-                    .await
-            }
-            Err(failure) if claimed.retry_failures && claimed.attempt < claimed.max_attempts => {
-                let attempt = claimed.attempt;
-                let message = failure.message();
-                let requeued = self
-                    .store
-                    .write_grouped(move |c| {
-                        queue::requeue_after_failure(c, &job_id, attempt, &message)
-                    })
-                    .await;
-                self.wake.notify_one();
-                requeued.map(|_| ())
-            }
-            Err(failure) => {
-                self.store
-                    .write_grouped(move |c| write_failure(c, &bus, &job_id, failure))
-                    .await
-            }
-        };
-        if let Err(err) = &result {
-            // The outcome could not be stored (database gone): say so; recovery at the next
-            // open handles the row.
-            self.bus.publish(Event::log(
-                Level::Error,
-                format!(
-                    "could not store the outcome of {}: {err}",
-                    claimed.record.job_id
-                ),
-            ));
-        }
-        result.is_ok()
-    }
+/// A job whose final write is queued but not yet confirmed.
+struct Settling {
+    job_id: String,
+    stored: oneshot::Receiver<Result<()>>,
+    /// The job went back to the queue for another attempt.
+    requeued: bool,
 }
 
 /// Runs a handler on its own task so a panic is caught at the task boundary; returns `None`
 /// when the job was aborted and the handler did not settle within the grace period.
-async fn execute(handler: Handler, ctx: JobCtx, abort: &Abort) -> Option<Outcome> {
-    let mut task = tokio::spawn(handler(ctx));
+async fn execute(
+    handler: Handler,
+    ctx: JobCtx,
+    abort: &Abort,
+    store: &Arc<Store>,
+) -> Option<Outcome> {
+    let mut task = tokio::spawn(FlushOnYield {
+        inner: handler(ctx),
+        store: Arc::clone(store),
+    });
     let joined = tokio::select! {
         joined = &mut task => joined,
         _ = abort.fired() => {
@@ -423,6 +458,29 @@ async fn execute(handler: Handler, ctx: JobCtx, abort: &Abort) -> Option<Outcome
         }
         Err(_) => Err(Failure::with_code("handler task was stopped", "internal")),
     })
+}
+
+/// Runs a handler and commits its pipelined writes whenever it waits: a write it queued is
+/// then committed (and announced) before the handler sleeps, never held back by it. Writes
+/// queued while it runs without waiting ride along with the next commit.
+struct FlushOnYield {
+    inner: BoxFuture<Outcome>,
+    store: Arc<Store>,
+}
+
+impl std::future::Future for FlushOnYield {
+    type Output = Outcome;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Outcome> {
+        let polled = self.inner.as_mut().poll(cx);
+        if polled.is_pending() {
+            self.store.flush();
+        }
+        polled
+    }
 }
 
 fn write_success(

@@ -159,14 +159,19 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         if let Some(mut guard) = self.try_writer() {
-            let outcome = match guard.as_mut() {
-                Some(conn) => inline(|| f(conn)),
-                None => Err(Error::Closed),
-            };
-            self.drain(&mut guard, MAX_ROUNDS);
-            drop(guard);
-            self.lead(Some(self));
-            return outcome;
+            // Writes queued earlier (e.g. a handler's pipelined progress) land first: a write
+            // never overtakes one its own task queued before it. Behind a queue that does not
+            // empty, the write takes its place in it instead.
+            if self.drain(&mut guard, MAX_ROUNDS) {
+                let outcome = match guard.as_mut() {
+                    Some(conn) => inline(|| f(conn)),
+                    None => Err(Error::Closed),
+                };
+                self.drain(&mut guard, MAX_ROUNDS);
+                drop(guard);
+                self.lead(Some(self));
+                return outcome;
+            }
         }
         let (tx, rx) = oneshot::channel();
         self.enqueue(group::Pending::Solo(Box::new(group::Queued { f, tx })));
@@ -186,6 +191,26 @@ impl Store {
         let (tx, rx) = oneshot::channel();
         self.enqueue(group::Pending::Grouped(Box::new(group::Queued { f, tx })));
         rx.await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Queues a grouped write (see [`Store::write_grouped`]) *without* running it now: it runs
+    /// with the next group, led by the next write anyone awaits or by [`Store::flush`]. This
+    /// is how a job's progress writes ride along with its final write in one commit; the
+    /// caller must flush (or await a write) before it waits on anything else, or the write
+    /// and its events stay queued until someone does.
+    pub fn write_later<T, F>(&self, f: F) -> oneshot::Receiver<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).push_back(group::Pending::Grouped(Box::new(group::Queued { f, tx })));
+        rx
+    }
+
+    /// Runs the queued writes now if the writer is free (its holder runs them otherwise).
+    pub fn flush(self: &Arc<Self>) {
+        self.lead(Some(self));
     }
 
     /// Queues a write, then leads if the writer is free. Queuing *before* trying the lock is
