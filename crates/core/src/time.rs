@@ -9,7 +9,16 @@ pub fn now_iso() -> String {
 
 /// Formats a UTC instant as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_iso(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    use chrono::{Datelike, Timelike};
+    // Written by hand: `format()` parses its pattern on every call, and a job writes several
+    // timestamps (this showed in the queue's profile).
+    let (year, month, day) = (at.year(), at.month(), at.day());
+    let (hour, minute, second) = (at.hour(), at.minute(), at.second());
+    if (0..=9999).contains(&year) {
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
 }
 
 /// Formats epoch seconds as `YYYY-MM-DDTHH:MM:SSZ` (out-of-range values clamp to the epoch).
@@ -115,6 +124,15 @@ pub fn python_repr(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_format_matches_chrono() {
+        for secs in [0i64, 1, 951_782_400, 1_795_424_178, 4_102_444_799, -1] {
+            let at = Utc.timestamp_opt(secs, 0).single().unwrap();
+            assert_eq!(format_iso(at), at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        assert_eq!(format_epoch(1_795_424_178), "2026-11-23T08:56:18Z");
+    }
 
     #[test]
     fn parses_contract_forms() {

@@ -24,7 +24,9 @@ async fn run(workers: usize, n: usize) {
             for i in 0..n {
                 let b = std::sync::Arc::clone(&backend);
                 let body = body.clone();
-                chunk.push(tokio::spawn(async move { b.create_job(&body).await.unwrap() }));
+                chunk.push(tokio::spawn(
+                    async move { b.create_job(&body).await.unwrap() },
+                ));
                 if chunk.len() == 1000 || i + 1 == n {
                     for t in chunk.drain(..) {
                         t.await.unwrap();

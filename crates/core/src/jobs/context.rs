@@ -139,12 +139,11 @@ impl JobCtx {
             if abort.is_fired() {
                 return Err(canceled());
             }
-            let tx = conn.savepoint()?;
+            let tx = queue::in_group(conn)?;
             let written = queue::update_live(&tx, &job_id, &update.borrow(), event.as_ref())?;
             if !written {
                 return Err(canceled());
             }
-            tx.commit()?;
             for e in events {
                 bus.publish(e);
             }

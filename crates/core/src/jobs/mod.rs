@@ -489,7 +489,7 @@ fn write_success(
     job_id: &str,
     success: Success,
 ) -> Result<()> {
-    let tx = conn.savepoint()?;
+    let tx = queue::in_group(conn)?;
     let result = success.result.clone().unwrap_or(Value::Null);
     let update = queue::Update {
         status: Some(SUCCEEDED),
@@ -500,7 +500,6 @@ fn write_success(
     };
     let written = queue::update_live(&tx, job_id, &update, success.event.as_ref())?;
     queue::release(&tx, job_id)?;
-    tx.commit()?;
     if written {
         for event in success.announce {
             bus.publish(event);
@@ -516,7 +515,7 @@ fn write_failure(
     job_id: &str,
     failure: Failure,
 ) -> Result<()> {
-    let tx = conn.savepoint()?;
+    let tx = queue::in_group(conn)?;
     let error = match failure.error {
         Value::Object(_) => failure.error.clone(),
         other => json!({ "message": other.to_string() }),
@@ -528,7 +527,6 @@ fn write_failure(
     };
     let written = queue::update_live(&tx, job_id, &update, failure.event.as_ref())?;
     queue::release(&tx, job_id)?;
-    tx.commit()?;
     if written {
         if let Some(log) = &failure.log {
             bus.publish(Event::log(Level::Error, log));

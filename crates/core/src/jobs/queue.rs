@@ -1,7 +1,9 @@
-//! SQL of the durable queue. Every function that changes state commits first and publishes its
-//! events afterwards, while still holding the writer connection, so that the event order is the
-//! commit order. Writes to a job in a final state are refused by their `WHERE` clause: nothing
-//! ever overwrites `succeeded`, `failed` or `canceled`.
+//! SQL of the durable queue. The writes run inside a group transaction of the store
+//! (`Store::write_grouped`): the group makes each one atomic (a failing write rolls back to its
+//! own savepoint), and the events they publish after their statements are held by the store
+//! until the group's `COMMIT`, so the event order is the commit order. Writes to a job in a
+//! final state are refused by their `WHERE` clause: nothing ever overwrites `succeeded`,
+//! `failed` or `canceled`.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -11,6 +13,17 @@ use crate::error::{Error, Result};
 use crate::events::{Bus, Event, Level};
 use crate::ids::new_id;
 use crate::time::{now_iso, now_ms};
+
+/// The connection of a write that must run inside a group (see the module doc): refusing to
+/// run in autocommit mode keeps a multi-statement write from ever landing half-done.
+pub(crate) fn in_group(conn: &mut Connection) -> Result<&Connection> {
+    if conn.is_autocommit() {
+        return Err(Error::internal(
+            "a job queue write ran outside a transaction (use Store::write_grouped)",
+        ));
+    }
+    Ok(conn)
+}
 
 /// A job to insert.
 #[derive(Debug, Clone)]
@@ -54,7 +67,7 @@ pub struct Created {
 
 /// Inserts a job (or returns the queued/running job with the same `unique_key`).
 pub fn insert(conn: &mut Connection, bus: &Bus, job: NewJob) -> Result<(Created, bool)> {
-    let tx = conn.savepoint()?;
+    let tx = in_group(conn)?;
     if let Some(key) = &job.unique_key {
         let existing = tx
             .prepare_cached(
@@ -90,7 +103,6 @@ pub fn insert(conn: &mut Connection, bus: &Bus, job: NewJob) -> Result<(Created,
         job.unique_key,
         job.retry_failures as i64,
     ])?;
-    tx.commit()?;
     bus.publish(Event::JobCreated {
         job_id: job_id.clone(),
         job_type: job.job_type.clone(),
@@ -178,7 +190,7 @@ pub fn add_event(tx: &Connection, job_id: &str, row: &EventRow) -> Result<()> {
 /// Cancels a job (CONTRACT.md §6.5) and returns `(status after the call, was it running)`.
 /// A job already final is left alone and no event is written.
 pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String, bool)> {
-    let tx = conn.savepoint()?;
+    let tx = in_group(conn)?;
     let status: String = tx
         .prepare_cached("SELECT status FROM jobs WHERE job_id = ?1")?
         .query_row(params![job_id], |r| r.get(0))
@@ -190,7 +202,6 @@ pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String,
     tx.prepare_cached("UPDATE jobs SET status = 'canceled', updated_at = ?2 WHERE job_id = ?1")?
         .execute(params![job_id, now_iso()])?;
     add_event(&tx, job_id, &EventRow::new(Level::Info, "job canceled"))?;
-    tx.commit()?;
     bus.publish(Event::job_status(job_id, CANCELED));
     Ok((CANCELED.into(), status == RUNNING))
 }
@@ -208,7 +219,7 @@ pub struct Claimed {
 /// held by a worker, due, and — for connector syncs — no sync of the same type and account
 /// already held. Claiming increments `attempts` and sets `claimed`; the status stays `queued`.
 pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>> {
-    let tx = conn.savepoint()?;
+    let tx = in_group(conn)?;
     // Delayed jobs that came due join the ready set (`run_at` NULL), so the claim below walks
     // `idx_jobs_ready` in claim order instead of skipping every job that is not due yet.
     tx.prepare_cached(
@@ -246,7 +257,6 @@ pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>>
     let record = tx
         .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE rowid = ?1"))?
         .query_row(params![rowid], JobRecord::from_row)?;
-    tx.commit()?;
     Ok(Some(Claimed {
         record,
         attempt: attempts + 1,
@@ -327,7 +337,7 @@ pub fn requeue_after_failure(
     attempt: i64,
     message: &str,
 ) -> Result<bool> {
-    let tx = conn.savepoint()?;
+    let tx = in_group(conn)?;
     let delay_ms = backoff_ms(attempt);
     let changed = tx
         .prepare_cached(
@@ -342,7 +352,6 @@ pub fn requeue_after_failure(
             &EventRow::new(Level::Warn, format!("attempt {attempt} failed: {message}")),
         )?;
     }
-    tx.commit()?;
     Ok(changed > 0)
 }
 

@@ -103,26 +103,38 @@ fn in_savepoint<T>(
     conn: &mut Connection,
     f: impl FnOnce(&mut Connection) -> Result<T>,
 ) -> Result<T> {
-    conn.execute_batch("SAVEPOINT grouped_write")?;
+    exec(conn, "SAVEPOINT grouped_write")?;
     let outcome = super::inline(|| f(conn));
     let ended = match &outcome {
-        Ok(_) => conn.execute_batch("RELEASE grouped_write"),
-        Err(_) => conn.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write"),
+        Ok(_) => exec(conn, "RELEASE grouped_write"),
+        Err(_) => roll_back_write(conn),
     };
     match ended {
         Ok(()) => outcome,
         Err(err) => {
             // The savepoint could not be closed: undo this write, fail it.
-            let _ = conn.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
+            let _ = roll_back_write(conn);
             Err(err.into())
         }
     }
 }
 
+fn roll_back_write(conn: &Connection) -> rusqlite::Result<()> {
+    exec(conn, "ROLLBACK TO grouped_write")?;
+    exec(conn, "RELEASE grouped_write")
+}
+
+/// Runs a transaction-control statement from the statement cache: parsing `BEGIN`/`COMMIT`/
+/// `SAVEPOINT` anew for every write measured as a visible share of a small write's cost.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
+}
+
 /// Runs a group: one transaction, every write in its savepoint, events after the commit,
 /// then the answers.
 pub(super) fn run_group(conn: &mut Connection, writes: Vec<Box<dyn GroupedWrite>>) {
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = exec(conn, "BEGIN IMMEDIATE") {
         let err = Error::from(err);
         for write in writes {
             write.fail(err.clone());
@@ -131,10 +143,10 @@ pub(super) fn run_group(conn: &mut Connection, writes: Vec<Box<dyn GroupedWrite>
     }
     held::begin();
     let settles: Vec<Settle> = writes.into_iter().map(|w| w.run(conn)).collect();
-    let failed = match conn.execute_batch("COMMIT") {
+    let failed = match exec(conn, "COMMIT") {
         Ok(()) => None,
         Err(err) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(conn, "ROLLBACK");
             Some(Error::from(err))
         }
     };
