@@ -140,7 +140,7 @@ impl JobCtx {
                 return Err(canceled());
             }
             let tx = queue::in_group(conn)?;
-            let written = queue::update_live(&tx, &job_id, &update.borrow(), event.as_ref())?;
+            let written = queue::update_live(tx, &job_id, &update.borrow(), event.as_ref())?;
             if !written {
                 return Err(canceled());
             }

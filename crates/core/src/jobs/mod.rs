@@ -498,8 +498,8 @@ fn write_success(
         result: success.result.as_ref().map(|_| &result),
         error: None,
     };
-    let written = queue::update_live(&tx, job_id, &update, success.event.as_ref())?;
-    queue::release(&tx, job_id)?;
+    let written = queue::update_live(tx, job_id, &update, success.event.as_ref())?;
+    queue::release(tx, job_id)?;
     if written {
         for event in success.announce {
             bus.publish(event);
@@ -525,8 +525,8 @@ fn write_failure(
         error: Some(&error),
         ..Default::default()
     };
-    let written = queue::update_live(&tx, job_id, &update, failure.event.as_ref())?;
-    queue::release(&tx, job_id)?;
+    let written = queue::update_live(tx, job_id, &update, failure.event.as_ref())?;
+    queue::release(tx, job_id)?;
     if written {
         if let Some(log) = &failure.log {
             bus.publish(Event::log(Level::Error, log));

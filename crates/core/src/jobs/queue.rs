@@ -201,7 +201,7 @@ pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String,
     }
     tx.prepare_cached("UPDATE jobs SET status = 'canceled', updated_at = ?2 WHERE job_id = ?1")?
         .execute(params![job_id, now_iso()])?;
-    add_event(&tx, job_id, &EventRow::new(Level::Info, "job canceled"))?;
+    add_event(tx, job_id, &EventRow::new(Level::Info, "job canceled"))?;
     bus.publish(Event::job_status(job_id, CANCELED));
     Ok((CANCELED.into(), status == RUNNING))
 }
@@ -347,7 +347,7 @@ pub fn requeue_after_failure(
         .execute(params![job_id, now_ms() + delay_ms, now_iso()])?;
     if changed > 0 {
         add_event(
-            &tx,
+            tx,
             job_id,
             &EventRow::new(Level::Warn, format!("attempt {attempt} failed: {message}")),
         )?;
