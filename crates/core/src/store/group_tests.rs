@@ -243,3 +243,40 @@ async fn close_lands_queued_writes_and_refuses_later_ones() {
         .unwrap();
     assert_eq!(n, 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_thread_copies_the_wal_while_open_and_stops_at_close() {
+    let (dir, store) = open_store();
+    let db = dir.path().join("index.db");
+    let size_before = std::fs::metadata(&db).unwrap().len();
+    store
+        .write(|c| Ok(c.execute_batch("CREATE TABLE big (b BLOB)")?))
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        store
+            .write(|c| Ok(c.execute("INSERT INTO big (b) VALUES (zeroblob(2000))", [])?))
+            .await
+            .unwrap();
+    }
+    // The writer's own automatic checkpoint is far away (16k pages): only the thread copies.
+    let mut grown = false;
+    for _ in 0..100 {
+        if store.checkpoints_run() > 0
+            && std::fs::metadata(&db).unwrap().len() > size_before + 500_000
+        {
+            grown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(grown, "the database file never received the WAL's pages");
+    let s = Arc::clone(&store);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || s.close()),
+    )
+    .await
+    .expect("close must stop the checkpoint thread")
+    .unwrap();
+}

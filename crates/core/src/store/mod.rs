@@ -11,6 +11,7 @@
 //! change publish their event *inside* the write closure, after their commit; inside a group
 //! the event is held until the group's commit. Either way the event order is the commit order.
 
+mod checkpoint;
 mod group;
 mod schema;
 
@@ -46,6 +47,9 @@ pub struct Store {
     next_reader: AtomicUsize,
     /// Groups committed, for tests and benchmarks (how well writes were batched).
     groups: std::sync::atomic::AtomicU64,
+    /// Commit counter shared with the checkpoint thread.
+    counters: Arc<checkpoint::Counters>,
+    checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
 }
 
 /// Locks a mutex, recovering the data of a poisoned one: a panic elsewhere must not make the
@@ -79,6 +83,13 @@ impl Store {
             conn.set_prepared_statement_cache_capacity(64);
             readers.push(Mutex::new(Some(conn)));
         }
+        writer.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::WRITER_BACKSTOP_PAGES,
+        )?;
+        let counters = Arc::new(checkpoint::Counters::default());
+        let checkpointer = checkpoint::Checkpointer::start(path, Arc::clone(&counters))?;
         Ok(Store {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
@@ -86,6 +97,8 @@ impl Store {
             readers,
             next_reader: AtomicUsize::new(0),
             groups: std::sync::atomic::AtomicU64::new(0),
+            counters,
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -93,6 +106,11 @@ impl Store {
     /// no batching happened, fewer means writes shared commits.
     pub fn groups_run(&self) -> u64 {
         self.groups.load(Ordering::Relaxed)
+    }
+
+    /// How many background WAL checkpoints ran (see `checkpoint`).
+    pub fn checkpoints_run(&self) -> u64 {
+        self.counters.checkpoints.load(Ordering::Relaxed)
     }
 
     /// The database file.
@@ -116,6 +134,7 @@ impl Store {
             Some(conn) => f(conn),
             None => Err(Error::Closed),
         };
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
         let rounds = if spawn_rest.is_some() {
             MAX_ROUNDS
         } else {
@@ -167,6 +186,7 @@ impl Store {
                     Some(conn) => inline(|| f(conn)),
                     None => Err(Error::Closed),
                 };
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.drain(&mut guard, MAX_ROUNDS);
                 drop(guard);
                 self.lead(Some(self));
@@ -263,6 +283,7 @@ impl Store {
             }
             let groups = group::run_batch(conn.as_mut(), batch);
             self.groups.fetch_add(groups, Ordering::Relaxed);
+            self.counters.commits.fetch_add(1, Ordering::Relaxed);
         }
         false
     }
@@ -303,6 +324,10 @@ impl Store {
     /// Checkpoints the WAL into the main file and closes every connection. Idempotent; later
     /// calls fail with `E_CLOSED`.
     pub fn close(&self) {
+        // The final checkpoint below is a TRUNCATE on the writer; the thread stops first.
+        if let Some(mut checkpointer) = lock(&self.checkpointer).take() {
+            checkpointer.stop();
+        }
         for reader in &self.readers {
             lock(reader).take();
         }
