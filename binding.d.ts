@@ -11,8 +11,16 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The native side of `Backend` (wrapped by `index.js`). */
 export declare class NativeBackend {
-  /** Runs one operation of the API; resolves to the JSON text of its result. */
-  invoke(op: string, argsJson: string): Promise<string>
+  /**
+   * Starts operation `op` with the JSON array `args_json`; its answer arrives later as
+   * `[id, 1, result]` or `[id, 0, error]` in a batch passed to `on_answers`.
+   */
+  call(id: number, op: string, argsJson: string): void
+  /**
+   * `true` while calls are pending: their answers keep the event loop alive, like any
+   * pending I/O; `false` lets it go.
+   */
+  hold(pending: boolean): void
   /** Stops everything and closes the database. Idempotent. */
   close(): Promise<string>
   /**
@@ -35,5 +43,8 @@ export declare class NativeSubscription {
   unsubscribe(): void
 }
 
-/** Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex). */
-export declare function open(optionsJson: string): Promise<NativeBackend>
+/**
+ * Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
+ * `on_answers(batchJson)` receives the answers of `call` (see `completions`).
+ */
+export declare function open(optionsJson: string, onAnswers: (arg: string) => void): Promise<NativeBackend>

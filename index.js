@@ -19,13 +19,22 @@ function backendError(code, status, detail, message) {
   return err;
 }
 
+/** The `Error` of an error object `{code, status, detail, message}` of the native side. */
+function errorFromInfo(info) {
+  if (info && typeof info.code === 'string') {
+    return backendError(info.code, info.status, info.detail, info.message);
+  }
+  const text = JSON.stringify(info);
+  return backendError('E_INTERNAL', 500, text, text);
+}
+
 /** Rebuilds an `Error` from a native failure (whose message is the JSON of the error). */
 function toError(nativeErr) {
   const text = nativeErr && typeof nativeErr.message === 'string' ? nativeErr.message : String(nativeErr);
   try {
     const info = JSON.parse(text);
     if (info && typeof info.code === 'string') {
-      return backendError(info.code, info.status, info.detail, info.message);
+      return errorFromInfo(info);
     }
   } catch {
     // Not one of ours: fall through.
@@ -54,6 +63,8 @@ class Backend {
   #closed = false;
   #handlers = new Map();
   #running = new Map();
+  #pending = new Map();
+  #nextId = 0;
 
   /** @private use `Backend.open`. */
   constructor(nativeBackend) {
@@ -77,24 +88,70 @@ class Backend {
       }
       opts.secretKey = Buffer.from(opts.secretKey.buffer, opts.secretKey.byteOffset, opts.secretKey.byteLength).toString('hex');
     }
+    let backend = null;
     let nativeBackend;
     try {
-      nativeBackend = await native.open(encode(opts));
+      // Answers of every call arrive in batches through this one callback (see #call).
+      nativeBackend = await native.open(encode(opts), (batch) => {
+        if (backend) backend.#settle(batch);
+      });
     } catch (e) {
       throw toError(e);
     }
-    return new Backend(nativeBackend);
+    backend = new Backend(nativeBackend);
+    return backend;
   }
 
-  async #call(op, ...args) {
-    const json = encode(args);
-    let out;
+  /**
+   * Runs one operation. The native side answers later, in a batch with other answers (one
+   * wake-up of the JS thread for many calls); pending promises are kept here by call id.
+   * While any call is pending the native side keeps the event loop alive (`hold`).
+   */
+  #call(op, ...args) {
+    let json;
     try {
-      out = await this.#native.invoke(op, json);
+      json = encode(args);
     } catch (e) {
-      throw toError(e);
+      return Promise.reject(e);
     }
-    return JSON.parse(out);
+    return new Promise((resolve, reject) => {
+      this.#nextId = (this.#nextId + 1) >>> 0 || 1;
+      const id = this.#nextId;
+      if (this.#pending.size === 0) this.#native.hold(true);
+      this.#pending.set(id, { resolve, reject });
+      try {
+        this.#native.call(id, op, json);
+      } catch (e) {
+        this.#forget(id);
+        reject(toError(e));
+      }
+    });
+  }
+
+  #forget(id) {
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#native.hold(false);
+  }
+
+  /** Settles the calls answered in `batch`: `[[id, 1, result] | [id, 0, error], …]`. */
+  #settle(batch) {
+    let answers;
+    try {
+      answers = JSON.parse(batch);
+    } catch {
+      return;
+    }
+    for (const [id, ok, value] of answers) {
+      const call = this.#pending.get(id);
+      if (!call) continue;
+      this.#pending.delete(id);
+      if (ok) {
+        call.resolve(value);
+      } else {
+        call.reject(errorFromInfo(value));
+      }
+    }
+    if (this.#pending.size === 0) this.#native.hold(false);
   }
 
   /** Stops workers, the scheduler and the HTTP adapter, then closes the database. Idempotent. */

@@ -266,6 +266,9 @@ test('a sync whose account is unreachable fails with the upstream error text', a
   const { events, off } = record(backend);
   const { job_id } = await backend.syncJiraAccount(account.account_id);
   const job = await waitForJob(backend, job_id);
+  // Answers and events travel separately: the final event may arrive after getJob sees the
+  // final row (the event order itself is fixed, so the log is in by then).
+  await waitFor(() => events.some((e) => e.type === 'job.status' && e.job_id === job_id && e.status === 'failed'));
   off();
   assert.equal(job.status, 'failed');
   assert.equal(typeof job.error.message, 'string');

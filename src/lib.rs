@@ -9,6 +9,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod completions;
 mod handlers;
 mod ops;
 mod runtime;
@@ -53,11 +54,18 @@ impl Shared {
 #[napi]
 pub struct NativeBackend {
     shared: Arc<Shared>,
+    completions: completions::Completions,
 }
 
-/// Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex).
+/// Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
+/// `on_answers(batchJson)` receives the answers of `call` (see `completions`).
 #[napi(ts_return_type = "Promise<NativeBackend>")]
-pub fn open(env: &Env, options_json: String) -> napi::Result<Object<'_>> {
+pub fn open<'env>(
+    env: &'env Env,
+    options_json: String,
+    on_answers: Function<'_, String, ()>,
+) -> napi::Result<Object<'env>> {
+    let answers = completions::Completions::channel(on_answers)?;
     let options: serde_json::Value = serde_json::from_str(&options_json).map_err(|e| {
         to_napi(&enttok_core::Error::BadRequest(format!(
             "options are not valid JSON: {e}"
@@ -81,7 +89,10 @@ pub fn open(env: &Env, options_json: String) -> napi::Result<Object<'_>> {
                 });
                 deferred.resolve(Box::new(move |env| {
                     runtime::close_on_teardown(&env, Arc::clone(&shared))?;
-                    Ok(NativeBackend { shared })
+                    Ok(NativeBackend {
+                        shared,
+                        completions: completions::Completions::new(answers),
+                    })
                 }));
             }
             Err(err) => deferred.reject(to_napi(&err)),
@@ -92,19 +103,27 @@ pub fn open(env: &Env, options_json: String) -> napi::Result<Object<'_>> {
 
 #[napi]
 impl NativeBackend {
-    /// Runs one operation of the API; resolves to the JSON text of its result.
-    #[napi(ts_return_type = "Promise<string>")]
-    pub fn invoke<'env>(
-        &self,
-        env: &'env Env,
-        op: String,
-        args_json: String,
-    ) -> napi::Result<Object<'env>> {
+    /// Starts operation `op` with the JSON array `args_json`; its answer arrives later as
+    /// `[id, 1, result]` or `[id, 0, error]` in a batch passed to `on_answers`.
+    #[napi]
+    pub fn call(&self, id: u32, op: String, args_json: String) -> napi::Result<()> {
         let shared = Arc::clone(&self.shared);
-        promise(
-            env,
-            async move { ops::dispatch(shared, &op, &args_json).await },
-        )
+        let answers = self.completions.sender();
+        runtime()?.spawn(async move {
+            let work = Box::pin(async move { ops::dispatch(shared, &op, &args_json).await });
+            let outcome = completions::CatchUnwind(work)
+                .await
+                .unwrap_or_else(|()| Err(enttok_core::Error::internal("the operation panicked")));
+            answers.complete(id, outcome);
+        });
+        Ok(())
+    }
+
+    /// `true` while calls are pending: their answers keep the event loop alive, like any
+    /// pending I/O; `false` lets it go.
+    #[napi]
+    pub fn hold(&self, env: &Env, pending: bool) -> napi::Result<()> {
+        self.completions.hold(env, pending)
     }
 
     /// Stops everything and closes the database. Idempotent.
