@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::mapping::map_event;
+use super::google::Change;
 use crate::error::Result;
 
 /// A calendar to sync: id and its `timeZone`.
@@ -123,7 +123,7 @@ pub fn read_cursor(
 pub struct CalendarBatch<'a> {
     pub account_id: &'a str,
     pub calendar: &'a Listed,
-    pub items: &'a [Value],
+    pub changes: &'a [Change],
     pub next_sync_token: Option<&'a str>,
     pub full_window: Option<(i64, i64)>,
     pub now: &'a str,
@@ -151,15 +151,13 @@ pub fn store_calendar(tx: &rusqlite::Transaction<'_>, b: &CalendarBatch<'_>) -> 
                  ?18, ?19, ?20)",
     )?;
     let mut stored = 0;
-    for item in b.items {
-        if item.get("status").and_then(Value::as_str) == Some("cancelled") {
-            if let Some(id) = item.get("id").and_then(Value::as_str) {
+    for change in b.changes {
+        let e = match change {
+            Change::Delete(id) => {
                 delete.execute(params![account_id, calendar_id, id])?;
+                continue;
             }
-            continue;
-        }
-        let Some(e) = map_event(item, b.calendar.time_zone.as_deref()) else {
-            continue;
+            Change::Upsert(row) => row,
         };
         upsert.execute(params![
             account_id,

@@ -196,7 +196,11 @@ async fn sync_calendar(
         tokens,
         abort: ctx.abort(),
     }
-    .events(&calendar.calendar_id, cursor.as_deref())
+    .events(
+        &calendar.calendar_id,
+        calendar.time_zone.as_deref(),
+        cursor.as_deref(),
+    )
     .await?;
     let abort = ctx.abort().clone();
     let bus = Arc::clone(ctx.bus());
@@ -218,7 +222,7 @@ async fn sync_calendar(
                 &CalendarBatch {
                     account_id: &id,
                     calendar: &listed,
-                    items: &fetched.items,
+                    changes: &fetched.changes,
                     next_sync_token: fetched.next_sync_token.as_deref(),
                     full_window: fetched.full_window,
                     now: &now_iso(),
