@@ -8,11 +8,13 @@ use serde_json::Value;
 use super::google::Change;
 use crate::error::Result;
 
-/// A calendar to sync: id and its `timeZone`.
+/// A calendar to sync: id, its `timeZone`, and its stored `nextSyncToken` (read in the
+/// transaction that listed it, so a sync reads no cursor per calendar).
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub calendar_id: String,
     pub time_zone: Option<String>,
+    pub cursor: Option<String>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -67,6 +69,7 @@ pub fn upsert_and_prune(
             listed.push(Listed {
                 calendar_id: id,
                 time_zone: text(e, "timeZone"),
+                cursor: None,
             });
         }
     }
@@ -99,16 +102,15 @@ pub fn upsert_and_prune(
             params![connector(account_id, &calendar_id)],
         )?;
     }
+    for calendar in &mut listed {
+        calendar.cursor = read_cursor(&tx, account_id, &calendar.calendar_id)?;
+    }
     tx.commit()?;
     Ok(listed)
 }
 
 /// The stored `nextSyncToken` of a calendar.
-pub fn read_cursor(
-    conn: &Connection,
-    account_id: &str,
-    calendar_id: &str,
-) -> Result<Option<String>> {
+fn read_cursor(conn: &Connection, account_id: &str, calendar_id: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT cursor FROM sync_state WHERE connector = ?1")?
         .query_row(params![connector(account_id, calendar_id)], |r| {

@@ -184,11 +184,6 @@ async fn sync_calendar(
     account_id: &str,
     calendar: &Listed,
 ) -> Step<i64> {
-    let (id, cal) = (account_id.to_string(), calendar.calendar_id.clone());
-    let cursor = db(ctx
-        .store()
-        .read(move |c| storage::read_cursor(c, &id, &cal))
-        .await)?;
     tokens.ensure_fresh(oauth, ctx.abort()).await?;
     let fetched = Api {
         base: &config.endpoints.google_calendar_api,
@@ -199,7 +194,7 @@ async fn sync_calendar(
     .events(
         &calendar.calendar_id,
         calendar.time_zone.as_deref(),
-        cursor.as_deref(),
+        calendar.cursor.as_deref(),
     )
     .await?;
     let abort = ctx.abort().clone();
