@@ -10,7 +10,7 @@ const { spawn } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 
-const SCRIPTS = ['core', 'http'];
+const SCRIPTS = ['core', 'http', 'calendar'];
 
 function runScript(name, args) {
   return new Promise((resolve) => {

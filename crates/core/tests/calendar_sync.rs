@@ -194,14 +194,28 @@ async fn full_incremental_gone_and_prune() {
             "updated_at"
         ]
     );
-    let all = b.list_calendar_events(&wide()).await.unwrap();
+    let all = b
+        .list_calendar_events(&wide())
+        .await
+        .unwrap()
+        .to_events()
+        .unwrap();
     assert_eq!(all.len(), 7);
     assert!(all.windows(2).all(|w| w[0].start_ts <= w[1].start_ts));
     let mut q = wide();
     q["calendar_ids"] = json!(format!("{PRIMARY},,"));
-    let primary = b.list_calendar_events(&q).await.unwrap();
+    let primary = b
+        .list_calendar_events(&q)
+        .await
+        .unwrap()
+        .to_events()
+        .unwrap();
     assert_eq!(ids(&primary), ["e1", "e2", "e3", "e4", "e5"]);
-    let e1 = serde_json::to_value(&primary[0]).unwrap();
+    // The JSON as the JS and HTTP surfaces write it (straight from the list), and the same
+    // events read back as structs.
+    let raw = serde_json::to_value(b.list_calendar_events(&q).await.unwrap()).unwrap();
+    assert_eq!(raw, serde_json::to_value(&primary).unwrap());
+    let e1 = raw[0].clone();
     let keys: Vec<_> = e1.as_object().unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
@@ -253,10 +267,26 @@ async fn full_incremental_gone_and_prune() {
             .len(),
         3
     );
-    assert_eq!(b.list_calendar_events(&wide()).await.unwrap().len(), 6);
+    assert_eq!(
+        b.list_calendar_events(&wide())
+            .await
+            .unwrap()
+            .to_events()
+            .unwrap()
+            .len(),
+        6
+    );
     let mut q = wide();
     q["selected_only"] = json!("false");
-    assert_eq!(b.list_calendar_events(&q).await.unwrap().len(), 7);
+    assert_eq!(
+        b.list_calendar_events(&q)
+            .await
+            .unwrap()
+            .to_events()
+            .unwrap()
+            .len(),
+        7
+    );
     let err = b
         .update_calendar("cal_missing", HOLIDAY, &json!({"selected": true}))
         .await
@@ -311,7 +341,12 @@ async fn full_incremental_gone_and_prune() {
     assert_eq!(syncs[0]["synced_events"], 2);
     let mut q = wide();
     q["calendar_ids"] = json!([PRIMARY]);
-    let primary = b.list_calendar_events(&q).await.unwrap();
+    let primary = b
+        .list_calendar_events(&q)
+        .await
+        .unwrap()
+        .to_events()
+        .unwrap();
     assert_eq!(ids(&primary), ["e1", "e3", "e4", "e5", "e6"]);
     assert_eq!(primary[0].title.as_deref(), Some("Standup (moved)"));
     assert_eq!(
@@ -331,7 +366,12 @@ async fn full_incremental_gone_and_prune() {
     let job = fake::sync(&b, &account).await;
     assert_eq!(job.status, "succeeded", "{:?}", job.error);
     fake::assert_clean(&sim);
-    let primary = b.list_calendar_events(&q).await.unwrap();
+    let primary = b
+        .list_calendar_events(&q)
+        .await
+        .unwrap()
+        .to_events()
+        .unwrap();
     assert_eq!(ids(&primary), ["e7", "e8"]);
     let syncs: Vec<Value> = fake::drain(&mut sub)
         .into_iter()
@@ -355,6 +395,8 @@ async fn full_incremental_gone_and_prune() {
     assert!(b
         .list_calendar_events(&wide())
         .await
+        .unwrap()
+        .to_events()
         .unwrap()
         .iter()
         .all(|e| e.calendar_id != WEATHER));
@@ -467,6 +509,8 @@ async fn all_day_events_far_east_and_west() {
     let all = b
         .list_calendar_events(&json!({"start": "2024-03-01", "end": "2024-04-01"}))
         .await
+        .unwrap()
+        .to_events()
         .unwrap();
     let get = |id: &str| all.iter().find(|e| e.event_id == id).unwrap().clone();
     let utc_midnight = 1710028800; // 2024-03-10T00:00:00Z
@@ -507,6 +551,8 @@ async fn all_day_events_far_east_and_west() {
     let march9 = b
         .list_calendar_events(&day("2024-03-09", "2024-03-10"))
         .await
+        .unwrap()
+        .to_events()
         .unwrap();
     assert_eq!(ids(&march9), ["east-day", "seoul-day"]);
     fake::assert_clean(&sim);

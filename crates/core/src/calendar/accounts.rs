@@ -2,11 +2,14 @@
 //! function takes a connection and runs inside the store's blocking closures.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::collections::HashMap;
+
+use super::event_list::{Builder, EventList};
+pub use super::json_column::JsonColumn;
 use crate::error::{Error, Result};
-use crate::jobs::parse_json_column;
 
 /// The 404 detail of every calendar account route.
 pub const ACCOUNT_NOT_FOUND: &str = "calendar account not found";
@@ -43,8 +46,8 @@ pub struct CalendarListItem {
     pub updated_at: String,
 }
 
-/// `CalendarEvent`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// `CalendarEvent` (the JS and HTTP answers serialize an [`EventList`] with this shape).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CalendarEvent {
     pub account_id: String,
     pub event_id: String,
@@ -60,8 +63,8 @@ pub struct CalendarEvent {
     pub conference_url: Option<String>,
     pub visibility: Option<String>,
     pub status: Option<String>,
-    pub organizer: Value,
-    pub attendees: Value,
+    pub organizer: JsonColumn,
+    pub attendees: JsonColumn,
     pub html_link: Option<String>,
     pub time_zone: Option<String>,
     pub created_at: Option<String>,
@@ -274,56 +277,82 @@ pub struct EventQuery {
     pub selected_only: bool,
 }
 
-/// Events overlapping `[start, end)`, not cancelled, with a calendar row, by start.
-pub fn list_events(conn: &Connection, q: &EventQuery) -> Result<Vec<CalendarEvent>> {
+/// The calendar rows: (account id, calendar id) → (index, selected), and (color, name) by
+/// index. There are a handful, so joining in memory costs one small query instead of an index
+/// probe and a table lookup per event row.
+type Calendars = (
+    HashMap<(String, String), (usize, bool)>,
+    Vec<(Option<String>, Option<String>)>,
+);
+
+fn calendars_by_key(conn: &Connection) -> Result<Calendars> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_id, calendar_id, background_color, name, selected FROM calendar_calendars",
+    )?;
+    let mut rows = stmt.query([])?;
+    let (mut keys, mut infos) = (HashMap::new(), Vec::new());
+    while let Some(r) = rows.next()? {
+        let selected = r.get::<_, Option<i64>>(4)?.unwrap_or(1) != 0;
+        keys.insert((r.get(0)?, r.get(1)?), (infos.len(), selected));
+        infos.push((r.get(2)?, r.get(3)?));
+    }
+    Ok((keys, infos))
+}
+
+/// A text column borrowed from the row (no copy); `None` for NULL.
+fn text_ref<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    r.get_ref(i)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Events overlapping `[start, end)`, not cancelled, with a calendar row (the contract's inner
+/// join), by start. One read transaction, so the calendars and events agree.
+pub fn list_events(conn: &Connection, q: &EventQuery) -> Result<EventList> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
+    let (keys, infos) = calendars_by_key(&tx)?;
     let ids = q
         .calendar_ids
         .as_ref()
         .filter(|ids| !ids.is_empty())
         .map(|ids| Value::from(ids.clone()).to_string());
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.account_id, e.event_id, e.calendar_id, e.title, e.description, e.start_time,
-                e.end_time, e.start_ts, e.end_ts, e.all_day, e.location, e.conference_url,
-                e.visibility, e.status, e.organizer_json, e.attendees_json, e.html_link,
-                e.time_zone, e.created_at, e.updated_at, c.background_color, c.name
-         FROM calendar_events e
-         JOIN calendar_calendars c
-           ON c.account_id = e.account_id AND c.calendar_id = e.calendar_id
-         WHERE e.start_ts < ?2 AND e.end_ts > ?1
-           AND (e.status IS NULL OR e.status != 'cancelled')
-           AND (?3 IS NULL OR e.account_id = ?3)
-           AND (?4 IS NULL OR e.calendar_id IN (SELECT value FROM json_each(?4)))
-           AND (?5 = 0 OR c.selected = 1)
-         ORDER BY e.start_ts ASC",
+    // `idx_calendar_events_range` gives the rows in `start_ts` order (no sort step), scanned
+    // only from `start - longest duration` (read from `idx_calendar_events_span`): no event
+    // starting earlier can reach into the range.
+    let mut stmt = tx.prepare_cached(
+        "SELECT account_id, event_id, calendar_id, title, description, start_time, end_time,
+                location, conference_url, visibility, status, organizer_json, attendees_json,
+                html_link, time_zone, created_at, updated_at, start_ts, end_ts, all_day
+         FROM calendar_events
+         WHERE start_ts < ?2
+           AND start_ts >= ?1 - (SELECT COALESCE(MAX(end_ts - start_ts), 0) FROM calendar_events)
+           AND end_ts > ?1
+           AND (status IS NULL OR status != 'cancelled')
+           AND (?3 IS NULL OR account_id = ?3)
+           AND (?4 IS NULL OR calendar_id IN (SELECT value FROM json_each(?4)))
+         ORDER BY start_ts ASC",
     )?;
-    let rows = stmt.query_map(
-        params![q.start, q.end, q.account_id, ids, q.selected_only as i64],
-        |r| {
-            Ok(CalendarEvent {
-                account_id: r.get(0)?,
-                event_id: r.get(1)?,
-                calendar_id: r.get(2)?,
-                title: r.get(3)?,
-                description: r.get(4)?,
-                start_time: r.get(5)?,
-                end_time: r.get(6)?,
-                start_ts: r.get(7)?,
-                end_ts: r.get(8)?,
-                all_day: r.get::<_, Option<i64>>(9)?.unwrap_or(0) != 0,
-                location: r.get(10)?,
-                conference_url: r.get(11)?,
-                visibility: r.get(12)?,
-                status: r.get(13)?,
-                organizer: parse_json_column(r.get(14)?),
-                attendees: parse_json_column(r.get(15)?),
-                html_link: r.get(16)?,
-                time_zone: r.get(17)?,
-                created_at: r.get(18)?,
-                updated_at: r.get(19)?,
-                calendar_color: r.get(20)?,
-                calendar_name: r.get(21)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let mut rows = stmt.query(params![q.start, q.end, q.account_id, ids])?;
+    let mut out = Builder::new(infos);
+    // The lookup key is reused: no allocation per row.
+    let mut key = (String::new(), String::new());
+    while let Some(r) = rows.next()? {
+        let mut text: [Option<&str>; 17] = [None; 17];
+        for (i, slot) in text.iter_mut().enumerate() {
+            *slot = text_ref(r, i)?;
+        }
+        key.0.clear();
+        key.0.push_str(text[0].unwrap_or_default());
+        key.1.clear();
+        key.1.push_str(text[2].unwrap_or_default());
+        let Some(&(calendar, selected)) = keys.get(&key) else {
+            continue;
+        };
+        if q.selected_only && !selected {
+            continue;
+        }
+        let all_day = r.get::<_, Option<i64>>(19)?.unwrap_or(0) != 0;
+        out.push(text, r.get(17)?, r.get(18)?, all_day, calendar)?;
+    }
+    Ok(out.finish())
 }

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::accounts::{self, CalendarAccount, CalendarEvent, CalendarListItem, EventQuery};
+use super::accounts::{self, CalendarAccount, CalendarListItem, EventQuery};
+use super::event_list::EventList;
 use super::oauth::{self, Flow, FAILED, SUCCEEDED};
 use super::{callback_listener, normalize_email, SCOPE};
 use crate::error::{Error, Result};
@@ -222,7 +223,7 @@ impl Backend {
     }
 
     /// `listCalendarEvents(query)` / `GET /calendar/events`.
-    pub async fn list_calendar_events(&self, query: &Value) -> Result<Vec<CalendarEvent>> {
+    pub async fn list_calendar_events(&self, query: &Value) -> Result<EventList> {
         self.check_open()?;
         let mut f = Fields::new(Source::Query, query);
         let start = f.required_str("start", 0);

@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::credentials::{OAuthClient, Tokens};
 use super::http::{self, Answer};
+use super::mapping::{map_google, EventRow};
+use super::wire;
 use crate::jobs::Abort;
 
 /// Days before now covered by a full sync.
@@ -23,9 +25,22 @@ pub struct Api<'a> {
     pub abort: &'a Abort,
 }
 
+/// One event of a calendar's fetch, already mapped to what its transaction writes.
+#[derive(Debug)]
+// Nearly every change is an upsert: boxing the row would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
+pub enum Change {
+    /// A cancelled event: delete this id.
+    Delete(String),
+    /// An event with a usable start and end: upsert this row.
+    Upsert(EventRow),
+}
+
 /// What a calendar's fetch produced.
 pub struct Fetched {
-    pub items: Vec<Value>,
+    /// The changes in the order Google returned them (events without start or end, and items
+    /// that are not events, are already dropped).
+    pub changes: Vec<Change>,
     pub next_sync_token: Option<String>,
     /// The window of a full sync (`timeMin`, `timeMax` in epoch seconds), `None` when
     /// incremental.
@@ -91,6 +106,29 @@ impl Api<'_> {
         Ok(value)
     }
 
+    /// A 200 answer read as an events page (typed, without a `Value` tree); anything else is
+    /// the contract's error text, worded as [`Self::expect_json`] words it.
+    fn events_page(answer: &Answer) -> Result<wire::EventsPage<'_>, String> {
+        if answer.status != 200 {
+            return Err(api_error(answer));
+        }
+        let page = wire::parse_page(&answer.body).map_err(|e| {
+            format!(
+                "Google Calendar API error {}: response is not valid JSON ({e}): {}",
+                answer.status,
+                http::snippet(&answer.body)
+            )
+        })?;
+        if !page.is_object {
+            return Err(format!(
+                "Google Calendar API error {}: expected a JSON object: {}",
+                answer.status,
+                http::snippet(&answer.body)
+            ));
+        }
+        Ok(page)
+    }
+
     fn items(page: &Value) -> Vec<Value> {
         page.get("items")
             .and_then(Value::as_array)
@@ -132,20 +170,22 @@ impl Api<'_> {
         Err("Google Calendar API error: too many pages in the calendar list".into())
     }
 
-    /// A calendar's events: incremental with `cursor`, else full over the window; a 410 drops
-    /// what was fetched and redoes the calendar as a full sync.
+    /// A calendar's events, mapped with the calendar's zone: incremental with `cursor`, else
+    /// full over the window; a 410 drops what was fetched and redoes the calendar as a full
+    /// sync.
     pub async fn events(
         &mut self,
         calendar_id: &str,
+        zone: Option<&str>,
         cursor: Option<&str>,
     ) -> Result<Fetched, String> {
         if let Some(token) = cursor {
             // `None` is a 410 Gone: the sync token expired, so a full sync follows.
-            if let Some(fetched) = self.events_pass(calendar_id, Some(token)).await? {
+            if let Some(fetched) = self.events_pass(calendar_id, zone, Some(token)).await? {
                 return Ok(fetched);
             }
         }
-        self.events_pass(calendar_id, None)
+        self.events_pass(calendar_id, zone, None)
             .await?
             .ok_or_else(|| "Google Calendar API error 410: full sync was refused".to_string())
     }
@@ -154,6 +194,7 @@ impl Api<'_> {
     async fn events_pass(
         &mut self,
         calendar_id: &str,
+        zone: Option<&str>,
         sync_token: Option<&str>,
     ) -> Result<Option<Fetched>, String> {
         let now = Utc::now().timestamp();
@@ -181,7 +222,7 @@ impl Api<'_> {
             self.base,
             http::path_segment(calendar_id)
         );
-        let mut items = Vec::new();
+        let mut changes = Vec::new();
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut all = params.clone();
@@ -193,16 +234,26 @@ impl Api<'_> {
             if answer.status == 410 {
                 return Ok(None);
             }
-            let page = Self::expect_json(&answer)?;
-            items.extend(Self::items(&page));
-            page_token = Self::next_page(&page);
+            let page = Self::events_page(&answer)?;
+            changes.reserve(page.items.len());
+            for item in page.items.iter().filter(|i| i.is_object) {
+                if item.is_cancelled() {
+                    if let Some(id) = item.id.as_str() {
+                        changes.push(Change::Delete(id.to_string()));
+                    }
+                } else if let Some(row) = map_google(item, zone) {
+                    changes.push(Change::Upsert(row));
+                }
+            }
+            page_token = page
+                .next_page_token
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(String::from);
             if page_token.is_none() {
                 return Ok(Some(Fetched {
-                    items,
-                    next_sync_token: page
-                        .get("nextSyncToken")
-                        .and_then(Value::as_str)
-                        .map(String::from),
+                    changes,
+                    next_sync_token: page.next_sync_token.to_owned_string(),
                     full_window: sync_token.is_none().then_some(window),
                 }));
             }

@@ -4,7 +4,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
+use serde_json::value::RawValue;
 use serde_json::Value;
+
+use super::wire::{compact, GoogleEvent, Side};
 
 /// The columns of one `calendar_events` row (besides account and calendar ids).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +30,6 @@ pub struct EventRow {
     pub time_zone: String,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(String::from)
 }
 
 /// The first valid IANA zone among the candidates, else UTC.
@@ -91,66 +90,67 @@ fn has_offset(s: &str) -> bool {
     time.contains('+') || time.contains('-')
 }
 
-/// `hangoutLink`, else the first non-empty `conferenceData.entryPoints[].uri`.
-fn conference_url(ev: &Value) -> Option<String> {
-    if let Some(link) = text(ev, "hangoutLink").filter(|s| !s.is_empty()) {
-        return Some(link);
-    }
-    ev.pointer("/conferenceData/entryPoints")?
-        .as_array()?
-        .iter()
-        .filter_map(|p| p.get("uri").and_then(Value::as_str))
-        .find(|u| !u.is_empty())
-        .map(String::from)
-}
-
-/// JSON text of an object/array value, `None` when missing or empty.
-fn json_unless_empty(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Object(m) if m.is_empty() => None,
-        Value::Array(a) if a.is_empty() => None,
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
+/// The compact JSON text of `organizer`/`attendees`, `None` when missing, `null` or empty.
+fn json_unless_empty(raw: Option<&RawValue>) -> Option<String> {
+    let text = compact(raw?.get());
+    (!matches!(text.as_str(), "{}" | "[]" | "null")).then_some(text)
 }
 
 /// Maps one Google event. `None` when it has no usable start or end (such events are dropped).
 pub fn map_event(ev: &Value, calendar_zone: Option<&str>) -> Option<EventRow> {
-    let start = ev.get("start").filter(|v| v.is_object())?;
-    let end = ev.get("end").filter(|v| v.is_object())?;
-    let all_day = start.get("date").is_some();
-    let raw = |side: &Value| {
-        side.get("date")
-            .or_else(|| side.get("dateTime"))
-            .and_then(Value::as_str)
-            .map(String::from)
+    let text = ev.to_string();
+    let parsed: GoogleEvent<'_> = serde_json::from_str(&text).ok()?;
+    map_google(&parsed, calendar_zone)
+}
+
+/// Maps one event as read from a page (see [`map_event`]).
+pub fn map_google(ev: &GoogleEvent<'_>, calendar_zone: Option<&str>) -> Option<EventRow> {
+    if !ev.start.is_object || !ev.end.is_object {
+        return None;
+    }
+    // `date` decides, whatever its value; only a string of it (or else of `dateTime`) is usable.
+    let raw = |side: &Side<'_>| {
+        if side.date.is_present() {
+            side.date.to_owned_string()
+        } else {
+            side.date_time.to_owned_string()
+        }
     };
-    let (start_time, end_time) = (raw(start)?, raw(end)?);
-    let start_zone = start.get("timeZone").and_then(Value::as_str);
-    let end_zone = end.get("timeZone").and_then(Value::as_str);
-    let (time_zone, tz) = first_zone(&[start_zone, end_zone, calendar_zone]);
-    let end_all_day = end.get("date").is_some();
+    let all_day = ev.start.date.is_present();
+    let (start_time, end_time) = (raw(&ev.start)?, raw(&ev.end)?);
+    let (time_zone, tz) = first_zone(&[
+        ev.start.time_zone.as_str(),
+        ev.end.time_zone.as_str(),
+        calendar_zone,
+    ]);
+    let end_all_day = ev.end.date.is_present();
     let start_ts = to_epoch(&start_time, all_day, tz)?;
     let end_ts = to_epoch(&end_time, end_all_day, tz)?;
     Some(EventRow {
-        event_id: text(ev, "id")?,
-        title: text(ev, "summary").unwrap_or_else(|| "(No title)".into()),
-        description: text(ev, "description"),
+        event_id: ev.id.to_owned_string()?,
+        title: ev
+            .summary
+            .to_owned_string()
+            .unwrap_or_else(|| "(No title)".into()),
+        description: ev.description.to_owned_string(),
         start_time,
         end_time,
         start_ts,
         end_ts,
         all_day,
-        location: text(ev, "location"),
-        conference_url: conference_url(ev),
-        visibility: text(ev, "visibility"),
-        status: text(ev, "status").unwrap_or_else(|| "confirmed".into()),
-        organizer_json: json_unless_empty(ev.get("organizer")),
-        attendees_json: json_unless_empty(ev.get("attendees")),
-        html_link: text(ev, "htmlLink"),
+        location: ev.location.to_owned_string(),
+        conference_url: ev.conference_url().map(String::from),
+        visibility: ev.visibility.to_owned_string(),
+        status: ev
+            .status
+            .to_owned_string()
+            .unwrap_or_else(|| "confirmed".into()),
+        organizer_json: json_unless_empty(ev.organizer),
+        attendees_json: json_unless_empty(ev.attendees),
+        html_link: ev.html_link.to_owned_string(),
         time_zone,
-        created_at: text(ev, "created"),
-        updated_at: text(ev, "updated"),
+        created_at: ev.created.to_owned_string(),
+        updated_at: ev.updated.to_owned_string(),
     })
 }
 

@@ -17,12 +17,15 @@ pub mod accounts;
 mod api;
 mod callback_listener;
 mod credentials;
+mod event_list;
 mod google;
 mod http;
+mod json_column;
 mod mapping;
 mod oauth;
 mod storage;
 mod sync;
+mod wire;
 
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +33,8 @@ use crate::config::Config;
 use crate::jobs::{JobSystem, CALENDAR_SYNC};
 
 pub use crate::email::normalize_email;
-pub use accounts::{CalendarAccount, CalendarEvent, CalendarListItem};
+pub use accounts::{CalendarAccount, CalendarEvent, CalendarListItem, JsonColumn};
+pub use event_list::EventList;
 pub use mapping::{map_event, EventRow};
 
 /// The only OAuth scope the app asks for.

@@ -5,14 +5,16 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::mapping::map_event;
+use super::google::Change;
 use crate::error::Result;
 
-/// A calendar to sync: id and its `timeZone`.
+/// A calendar to sync: id, its `timeZone`, and its stored `nextSyncToken` (read in the
+/// transaction that listed it, so a sync reads no cursor per calendar).
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub calendar_id: String,
     pub time_zone: Option<String>,
+    pub cursor: Option<String>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -67,6 +69,7 @@ pub fn upsert_and_prune(
             listed.push(Listed {
                 calendar_id: id,
                 time_zone: text(e, "timeZone"),
+                cursor: None,
             });
         }
     }
@@ -99,16 +102,15 @@ pub fn upsert_and_prune(
             params![connector(account_id, &calendar_id)],
         )?;
     }
+    for calendar in &mut listed {
+        calendar.cursor = read_cursor(&tx, account_id, &calendar.calendar_id)?;
+    }
     tx.commit()?;
     Ok(listed)
 }
 
 /// The stored `nextSyncToken` of a calendar.
-pub fn read_cursor(
-    conn: &Connection,
-    account_id: &str,
-    calendar_id: &str,
-) -> Result<Option<String>> {
+fn read_cursor(conn: &Connection, account_id: &str, calendar_id: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT cursor FROM sync_state WHERE connector = ?1")?
         .query_row(params![connector(account_id, calendar_id)], |r| {
@@ -123,7 +125,7 @@ pub fn read_cursor(
 pub struct CalendarBatch<'a> {
     pub account_id: &'a str,
     pub calendar: &'a Listed,
-    pub items: &'a [Value],
+    pub changes: &'a [Change],
     pub next_sync_token: Option<&'a str>,
     pub full_window: Option<(i64, i64)>,
     pub now: &'a str,
@@ -151,15 +153,13 @@ pub fn store_calendar(tx: &rusqlite::Transaction<'_>, b: &CalendarBatch<'_>) -> 
                  ?18, ?19, ?20)",
     )?;
     let mut stored = 0;
-    for item in b.items {
-        if item.get("status").and_then(Value::as_str) == Some("cancelled") {
-            if let Some(id) = item.get("id").and_then(Value::as_str) {
+    for change in b.changes {
+        let e = match change {
+            Change::Delete(id) => {
                 delete.execute(params![account_id, calendar_id, id])?;
+                continue;
             }
-            continue;
-        }
-        let Some(e) = map_event(item, b.calendar.time_zone.as_deref()) else {
-            continue;
+            Change::Upsert(row) => row,
         };
         upsert.execute(params![
             account_id,

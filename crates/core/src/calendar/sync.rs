@@ -184,11 +184,6 @@ async fn sync_calendar(
     account_id: &str,
     calendar: &Listed,
 ) -> Step<i64> {
-    let (id, cal) = (account_id.to_string(), calendar.calendar_id.clone());
-    let cursor = db(ctx
-        .store()
-        .read(move |c| storage::read_cursor(c, &id, &cal))
-        .await)?;
     tokens.ensure_fresh(oauth, ctx.abort()).await?;
     let fetched = Api {
         base: &config.endpoints.google_calendar_api,
@@ -196,7 +191,11 @@ async fn sync_calendar(
         tokens,
         abort: ctx.abort(),
     }
-    .events(&calendar.calendar_id, cursor.as_deref())
+    .events(
+        &calendar.calendar_id,
+        calendar.time_zone.as_deref(),
+        calendar.cursor.as_deref(),
+    )
     .await?;
     let abort = ctx.abort().clone();
     let bus = Arc::clone(ctx.bus());
@@ -218,7 +217,7 @@ async fn sync_calendar(
                 &CalendarBatch {
                     account_id: &id,
                     calendar: &listed,
-                    items: &fetched.items,
+                    changes: &fetched.changes,
                     next_sync_token: fetched.next_sync_token.as_deref(),
                     full_window: fetched.full_window,
                     now: &now_iso(),
