@@ -111,6 +111,21 @@ async fn original_database_migrates_forward_with_every_row() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, store::LATEST_VERSION);
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        indexes.contains(&"idx_jobs_ready".to_string()),
+        "{indexes:?}"
+    );
+    assert!(
+        !indexes.contains(&"idx_jobs_queue".to_string()),
+        "dropped by migration 4"
+    );
     let kept: String = conn
         .query_row(
             "SELECT body FROM observations WHERE id = 'obs_1'",

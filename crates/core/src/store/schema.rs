@@ -120,8 +120,14 @@ const MIGRATION_3: &str = r#"
 CREATE INDEX IF NOT EXISTS idx_calendar_events_span ON calendar_events((end_ts - start_ts));
 "#;
 
+/// Migration 4: `idx_jobs_queue` (migration 1) is superseded by `idx_jobs_ready`, which the
+/// claim uses; every job's status change still paid for keeping it, a WAL page per commit.
+const MIGRATION_4: &str = r#"
+DROP INDEX IF EXISTS idx_jobs_queue;
+"#;
+
 /// The migrations in order; entry `i` brings the database to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
 
 /// The schema version a fully migrated database has.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
