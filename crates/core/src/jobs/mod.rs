@@ -35,6 +35,16 @@ pub const ABORT_GRACE: Duration = Duration::from_secs(5);
 /// jobs inserted by hand into the database).
 const IDLE_POLL: Duration = Duration::from_millis(1000);
 
+/// Most jobs one claim takes. The extra ones wait in a shared in-memory line that every
+/// worker serves before it claims again: a busy queue then costs one claim — and, since the
+/// writes of a job are pipelined, one commit — per batch instead of per job. The price is
+/// that a job created with a higher priority meanwhile runs after the (at most this many)
+/// jobs already taken.
+const CLAIM_BATCH: usize = 8;
+
+/// Unconfirmed final writes a worker may carry before it waits for them.
+const MAX_UNSETTLED: usize = 2 * CLAIM_BATCH;
+
 struct Registered {
     handler: Handler,
     max_attempts: i64,
@@ -46,8 +56,10 @@ pub struct JobSystem {
     store: Arc<Store>,
     bus: Arc<Bus>,
     registry: RwLock<BTreeMap<String, Registered>>,
-    /// Abort signals of the jobs workers hold, by id.
-    running: Mutex<HashMap<String, Abort>>,
+    /// Abort signals of the jobs workers run, and jobs canceled while held but not yet run.
+    live: Mutex<Live>,
+    /// Jobs claimed by a batch, waiting for a worker (see [`CLAIM_BATCH`]).
+    claimed: Mutex<std::collections::VecDeque<Claimed>>,
     active: AtomicUsize,
     workers: usize,
     wake: Notify,
@@ -62,7 +74,8 @@ impl JobSystem {
             store,
             bus,
             registry: RwLock::new(BTreeMap::new()),
-            running: Mutex::new(HashMap::new()),
+            live: Mutex::new(Live::default()),
+            claimed: Mutex::new(std::collections::VecDeque::new()),
             active: AtomicUsize::new(0),
             workers,
             wake: Notify::new(),
@@ -157,7 +170,10 @@ impl JobSystem {
     /// Claimable queued jobs and queued jobs without handler, by type.
     pub async fn depth(&self) -> Result<(i64, Vec<(String, i64)>)> {
         let types = self.types_json();
-        self.store.read(move |c| queue::depth(c, &types)).await
+        let (claimable, waiting) = self.store.read(move |c| queue::depth(c, &types)).await?;
+        // Jobs taken by a batch but not started are still waiting to run.
+        let taken = lock(&self.claimed).len() as i64;
+        Ok((claimable + taken, waiting))
     }
 
     /// Inserts a job and wakes a worker.
@@ -184,14 +200,17 @@ impl JobSystem {
     pub async fn cancel(&self, job_id: &str) -> Result<Created> {
         let bus = Arc::clone(&self.bus);
         let id = job_id.to_string();
-        let (status, _) = self
+        let (status, held) = self
             .store
             .write_grouped(move |c| queue::cancel(c, &bus, &id))
             .await?;
-        let abort = lock(&self.running).get(job_id).cloned();
-        if let Some(abort) = abort {
-            if status == CANCELED {
+        if status == CANCELED {
+            let mut live = lock(&self.live);
+            if let Some(abort) = live.aborts.get(job_id) {
                 abort.fire(AbortReason::Canceled);
+            } else if held {
+                // Claimed but not started yet: the worker that takes it skips it.
+                live.canceled.insert(job_id.to_string());
             }
         }
         Ok(Created {
@@ -202,7 +221,7 @@ impl JobSystem {
 
     /// The abort signal of a job a worker holds, if it is still live.
     pub fn live_abort(&self, job_id: &str) -> Option<Abort> {
-        lock(&self.running).get(job_id).cloned()
+        lock(&self.live).aborts.get(job_id).cloned()
     }
 
     /// A context for a job a worker holds (used by host handlers for `ctx.progress`/`ctx.log`).
@@ -241,11 +260,11 @@ impl JobSystem {
         self.stop.cancel();
         self.wake.notify_waiters();
         let interrupted: Vec<String> = {
-            let running = lock(&self.running);
-            for abort in running.values() {
+            let live = lock(&self.live);
+            for abort in live.aborts.values() {
                 abort.fire(AbortReason::Shutdown);
             }
-            running.keys().cloned().collect()
+            live.aborts.keys().cloned().collect()
         };
         let handles: Vec<_> = lock(&self.handles).drain(..).collect();
         let join_all = async {
@@ -254,6 +273,21 @@ impl JobSystem {
             }
         };
         let _ = tokio::time::timeout(ABORT_GRACE + Duration::from_millis(500), join_all).await;
+        // Jobs a batch took but no worker started stay queued, free for the next open.
+        let taken: Vec<String> = lock(&self.claimed)
+            .drain(..)
+            .map(|c| c.record.job_id)
+            .collect();
+        if !taken.is_empty() {
+            self.store
+                .write_grouped(move |c| {
+                    for id in &taken {
+                        queue::release(c, id)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
         if !interrupted.is_empty() {
             let bus = Arc::clone(&self.bus);
             self.store
@@ -264,10 +298,18 @@ impl JobSystem {
     }
 
     async fn worker_loop(self: Arc<Self>) {
-        // The last job's final write, queued but not yet confirmed: it commits in the same
-        // group as the next claim, so a busy worker pays one commit per job, not two.
-        let mut last: Option<Settling> = None;
+        // Final writes of jobs run since the last claim, queued but not yet confirmed: they
+        // commit in the same group as the next claim, so a busy worker pays one commit per
+        // claimed batch, not several per job.
+        let mut unsettled: Vec<Settling> = Vec::new();
         while !self.stop.is_cancelled() {
+            if unsettled.len() < MAX_UNSETTLED {
+                let taken = lock(&self.claimed).pop_front();
+                if let Some(claimed) = taken {
+                    unsettled.push(self.run(claimed).await);
+                    continue;
+                }
+            }
             // Register interest before looking at the queue so a wake-up between the look and
             // the wait is not lost.
             let notified = self.wake.notified();
@@ -276,17 +318,30 @@ impl JobSystem {
             let types = self.types_json();
             let claimed = self
                 .store
-                .write_grouped(move |c| queue::claim(c, &types))
+                .write_grouped(move |c| queue::claim(c, &types, CLAIM_BATCH))
                 .await;
-            if let Some(settling) = last.take() {
+            for settling in unsettled.drain(..) {
                 self.settle(settling).await;
             }
             match claimed {
-                Ok(Some(claimed)) => {
-                    last = Some(self.run(claimed).await);
+                Ok(batch) if !batch.is_empty() => {
+                    let mut batch = batch.into_iter();
+                    let first = batch.next();
+                    let more = {
+                        let mut line = lock(&self.claimed);
+                        line.extend(batch);
+                        !line.is_empty()
+                    };
+                    if more {
+                        // An idle worker can take the rest while this one runs the first.
+                        self.wake.notify_one();
+                    }
+                    if let Some(first) = first {
+                        unsettled.push(self.run(first).await);
+                    }
                     continue;
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(Error::Closed) => break,
                 Err(err) => {
                     // A database error (disk full, busy): say so, back off, never die.
@@ -308,8 +363,8 @@ impl JobSystem {
                 _ = self.stop.cancelled() => break,
             }
         }
-        if let Some(settling) = last.take() {
-            self.store.flush();
+        self.store.flush();
+        for settling in unsettled {
             self.settle(settling).await;
         }
     }
@@ -318,7 +373,20 @@ impl JobSystem {
     async fn run(&self, claimed: Claimed) -> Settling {
         let job_id = claimed.record.job_id.clone();
         let abort = Abort::default();
-        lock(&self.running).insert(job_id.clone(), abort.clone());
+        {
+            let mut live = lock(&self.live);
+            if live.canceled.remove(&job_id) {
+                // Canceled after the claim, before it started: the cancel wrote the final
+                // state; only the hold remains to free.
+                let id = job_id.clone();
+                return Settling {
+                    job_id,
+                    stored: self.store.write_later(move |c| queue::release(c, &id)),
+                    requeued: false,
+                };
+            }
+            live.aborts.insert(job_id.clone(), abort.clone());
+        }
         self.active.fetch_add(1, Ordering::Relaxed);
 
         let outcome = match self.handler(&claimed.record.job_type) {
@@ -355,7 +423,7 @@ impl JobSystem {
             // The final write also releases the hold, saving a statement per job.
             (None, Some(outcome)) => self.finish(&claimed, outcome),
         };
-        lock(&self.running).remove(&job_id);
+        lock(&self.live).aborts.remove(&job_id);
         self.active.fetch_sub(1, Ordering::Relaxed);
         Settling {
             job_id,
@@ -408,6 +476,15 @@ impl JobSystem {
                 .await;
         }
     }
+}
+
+/// What the workers run now, shared with `cancel`.
+#[derive(Default)]
+struct Live {
+    /// Abort signals of running jobs, by id.
+    aborts: HashMap<String, Abort>,
+    /// Jobs canceled while claimed but before a worker started them.
+    canceled: std::collections::HashSet<String>,
 }
 
 /// A job whose final write is queued but not yet confirmed.

@@ -187,13 +187,13 @@ pub fn add_event(tx: &Connection, job_id: &str, row: &EventRow) -> Result<()> {
     Ok(())
 }
 
-/// Cancels a job (CONTRACT.md §6.5) and returns `(status after the call, was it running)`.
-/// A job already final is left alone and no event is written.
+/// Cancels a job (CONTRACT.md §6.5) and returns `(status after the call, was it held by a
+/// worker)`. A job already final is left alone and no event is written.
 pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String, bool)> {
     let tx = in_group(conn)?;
-    let status: String = tx
-        .prepare_cached("SELECT status FROM jobs WHERE job_id = ?1")?
-        .query_row(params![job_id], |r| r.get(0))
+    let (status, claimed): (String, i64) = tx
+        .prepare_cached("SELECT status, claimed FROM jobs WHERE job_id = ?1")?
+        .query_row(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| Error::NotFound("job not found".into()))?;
     if is_final(&status) {
@@ -203,7 +203,7 @@ pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String,
         .execute(params![job_id, now_iso()])?;
     add_event(tx, job_id, &EventRow::new(Level::Info, "job canceled"))?;
     bus.publish(Event::job_status(job_id, CANCELED));
-    Ok((CANCELED.into(), status == RUNNING))
+    Ok((CANCELED.into(), claimed != 0))
 }
 
 /// A job a worker took.
@@ -215,10 +215,11 @@ pub struct Claimed {
     pub retry_failures: bool,
 }
 
-/// Takes the next claimable job for the given handler types (CONTRACT.md §6.3): queued, not
-/// held by a worker, due, and — for connector syncs — no sync of the same type and account
-/// already held. Claiming increments `attempts` and sets `claimed`; the status stays `queued`.
-pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>> {
+/// Takes up to `max` claimable jobs for the given handler types (CONTRACT.md §6.3), in claim
+/// order: queued, not held by a worker, due, and — for connector syncs — no sync of the same
+/// type and account already held (the jobs taken earlier in the batch count as held).
+/// Claiming increments `attempts` and sets `claimed`; the status stays `queued`.
+pub fn claim(conn: &mut Connection, types_json: &str, max: usize) -> Result<Vec<Claimed>> {
     let tx = in_group(conn)?;
     // Delayed jobs that came due join the ready set (`run_at` NULL), so the claim below walks
     // `idx_jobs_ready` in claim order instead of skipping every job that is not due yet.
@@ -227,6 +228,17 @@ pub fn claim(conn: &mut Connection, types_json: &str) -> Result<Option<Claimed>>
          WHERE status = 'queued' AND claimed = 0 AND run_at IS NOT NULL AND run_at <= ?1",
     )?
     .execute(params![now_ms()])?;
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        match claim_one(tx, types_json)? {
+            Some(claimed) => batch.push(claimed),
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+fn claim_one(tx: &Connection, types_json: &str) -> Result<Option<Claimed>> {
     let row = tx
         .prepare_cached(
             "SELECT j.rowid, j.attempts, j.max_attempts, j.retry_failures
