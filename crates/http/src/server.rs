@@ -11,6 +11,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
@@ -43,6 +44,9 @@ pub struct Tuning {
     pub write_timeout: Duration,
     /// Deadline for a client to send a request's headers (slow-loris defence).
     pub header_read_timeout: Duration,
+    /// Where connections run: `true` = the adapter's own thread with a current-thread tokio
+    /// runtime (the default, see [`Threads`]); `false` = the caller's runtime.
+    pub dedicated_thread: bool,
 }
 
 impl Default for Tuning {
@@ -52,6 +56,7 @@ impl Default for Tuning {
             pong_timeout: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            dedicated_thread: std::env::var_os("ENTTOK_HTTP_SHARED_RUNTIME").is_none(),
         }
     }
 }
@@ -104,27 +109,39 @@ pub async fn start_tuned(
         Some(token) => check_token(token)?,
         None => enttok_core::ids::hex(&enttok_core::ids::random_bytes::<32>()),
     };
-    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, options.port))
-        .await
-        .map_err(|err| bind_error(options.port, err))?;
+    // Bound with std (instant on loopback) so the socket can join whichever runtime serves it.
+    let listener =
+        std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, options.port))
+            .map_err(|err| bind_error(options.port, err))?;
+    listener.set_nonblocking(true)?;
     let port = listener.local_addr()?.port();
-    // Google OAuth redirects now come back to this server's callback route (§8.1 step 2).
-    backend.set_http_port(Some(port));
+    // The caller's runtime: the core's own tasks (jobs, spawn_blocking, timers) belong there.
+    let core_rt = Handle::try_current()
+        .map_err(|_| Error::internal("the HTTP adapter must be started inside a tokio runtime"))?;
+    let threads = Threads::new(tuning.dedicated_thread, &core_rt)?;
+    let listener = {
+        let _serving = threads.handle().enter();
+        TcpListener::from_std(listener)?
+    };
     let router = Router::new(crate::routes::all());
     let openapi = Bytes::from(crate::openapi::document(&router).to_string());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
     let state = Arc::new(State {
         backend: backend.clone(),
+        core_rt,
         router,
         guard: Guard::new(port, &token, &options.origins),
         port,
         openapi,
-        shutdown: shutdown_rx,
+        shutdown: shutdown_rx.clone(),
         tracker: tracker.clone(),
         tuning,
     });
-    let accept = tokio::spawn(accept_loop(state, listener));
+    let accept = threads.handle().spawn(accept_loop(state, listener));
+    threads.run(shutdown_rx, tracker.clone())?;
+    // Google OAuth redirects now come back to this server's callback route (§8.1 step 2).
+    backend.set_http_port(Some(port));
     Ok(HttpServer {
         backend,
         port,
@@ -134,6 +151,64 @@ pub async fn start_tuned(
         accept: Mutex::new(Some(accept)),
         stopped: tokio::sync::OnceCell::new(),
     })
+}
+
+/// The runtime the connections run on.
+///
+/// Why a dedicated thread by default: a request to this adapter is a few microseconds of work
+/// and its cost is dominated by wake-ups. On the core's multi-thread runtime every readable
+/// socket may wake a parked second worker (futex + context switch) and tasks migrate between
+/// the workers; one thread with a current-thread runtime drains every ready socket per
+/// `epoll_wait` without any of that, and leaves the core's workers to the jobs. Handlers still
+/// run the core on the core's runtime context (see `pipeline::InCore`), so nothing the core
+/// spawns ever lands on (or dies with) this thread.
+enum Threads {
+    /// Connections share the caller's runtime.
+    Caller(Handle),
+    /// Connections run on `enttok-http`, a thread of their own.
+    Dedicated(Runtime),
+}
+
+impl Threads {
+    fn new(dedicated: bool, caller: &Handle) -> Result<Threads> {
+        if !dedicated {
+            return Ok(Threads::Caller(caller.clone()));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Threads::Dedicated(runtime))
+    }
+
+    fn handle(&self) -> &Handle {
+        match self {
+            Threads::Caller(handle) => handle,
+            Threads::Dedicated(runtime) => runtime.handle(),
+        }
+    }
+
+    /// Starts the dedicated thread (nothing to do on the caller's runtime). The thread drives
+    /// its runtime until shutdown is signalled and the open connections are finished (or the
+    /// grace period is over), then drops the runtime, which also drops what is left.
+    fn run(self, mut shutdown: watch::Receiver<bool>, tracker: TaskTracker) -> Result<()> {
+        let Threads::Dedicated(runtime) = self else {
+            return Ok(());
+        };
+        std::thread::Builder::new()
+            .name("enttok-http".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    wait_shutdown(&mut shutdown).await;
+                    tracker.close();
+                    // `stop` waits STOP_GRACE; keep serving a little longer than that.
+                    let _ =
+                        tokio::time::timeout(STOP_GRACE + Duration::from_secs(1), tracker.wait())
+                            .await;
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        Ok(())
+    }
 }
 
 fn check_token(token: String) -> Result<String> {
