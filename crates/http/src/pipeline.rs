@@ -261,4 +261,27 @@ mod tests {
         let fine: HandlerFuture = Box::pin(async { Reply::json(&1) });
         assert!(matches!(CatchUnwind(fine).await, Ok(Ok(_))));
     }
+
+    /// What a handler spawns runs on the core's runtime, not on the thread serving HTTP.
+    #[test]
+    fn handlers_spawn_on_the_core_runtime() {
+        let core = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("core-rt")
+            .build()
+            .unwrap();
+        let serving = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handle = core.handle().clone();
+        let spawned_on = serving.block_on(async {
+            let fut = Box::pin(async {
+                tokio::spawn(async { std::thread::current().name().map(str::to_string) })
+                    .await
+                    .unwrap()
+            });
+            InCore(fut, &handle).await
+        });
+        assert_eq!(spawned_on.as_deref(), Some("core-rt"));
+    }
 }

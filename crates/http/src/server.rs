@@ -56,7 +56,7 @@ impl Default for Tuning {
             pong_timeout: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
-            dedicated_thread: std::env::var_os("ENTTOK_HTTP_SHARED_RUNTIME").is_none(),
+            dedicated_thread: true,
         }
     }
 }
