@@ -1,7 +1,7 @@
 //! The listener: binding, the accept loop, one hyper HTTP/1 connection per client, and stop.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use enttok_core::{Backend, Error, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -109,20 +109,18 @@ pub async fn start_tuned(
         Some(token) => check_token(token)?,
         None => enttok_core::ids::hex(&enttok_core::ids::random_bytes::<32>()),
     };
-    // Bound with std (instant on loopback) so the socket can join whichever runtime serves it.
-    let listener =
-        std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, options.port))
-            .map_err(|err| bind_error(options.port, err))?;
-    listener.set_nonblocking(true)?;
-    let port = listener.local_addr()?.port();
+    // Bound before any runtime exists, so a taken port fails fast and cleanly.
+    let socket = bind(options.port)?;
     // The caller's runtime: the core's own tasks (jobs, spawn_blocking, timers) belong there.
     let core_rt = Handle::try_current()
         .map_err(|_| Error::internal("the HTTP adapter must be started inside a tokio runtime"))?;
     let threads = Threads::new(tuning.dedicated_thread, &core_rt)?;
     let listener = {
+        // The listener registers with the runtime that serves it.
         let _serving = threads.handle().enter();
-        TcpListener::from_std(listener)?
+        socket.listen(1024)?
     };
+    let port = listener.local_addr()?.port();
     let router = Router::new(crate::routes::all());
     let openapi = Bytes::from(crate::openapi::document(&router).to_string());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -166,7 +164,19 @@ enum Threads {
     /// Connections share the caller's runtime.
     Caller(Handle),
     /// Connections run on `enttok-http`, a thread of their own.
-    Dedicated(Runtime),
+    Dedicated(OwnedRuntime, Handle),
+}
+
+/// A runtime that may be dropped anywhere: `start` runs in an async context, where dropping a
+/// `Runtime` panics, so a failed start shuts it down in the background instead.
+struct OwnedRuntime(Option<Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Threads {
@@ -177,13 +187,14 @@ impl Threads {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Threads::Dedicated(runtime))
+        let handle = runtime.handle().clone();
+        Ok(Threads::Dedicated(OwnedRuntime(Some(runtime)), handle))
     }
 
     fn handle(&self) -> &Handle {
         match self {
             Threads::Caller(handle) => handle,
-            Threads::Dedicated(runtime) => runtime.handle(),
+            Threads::Dedicated(_, handle) => handle,
         }
     }
 
@@ -191,12 +202,17 @@ impl Threads {
     /// its runtime until shutdown is signalled and the open connections are finished (or the
     /// grace period is over), then drops the runtime, which also drops what is left.
     fn run(self, mut shutdown: watch::Receiver<bool>, tracker: TaskTracker) -> Result<()> {
-        let Threads::Dedicated(runtime) = self else {
+        let Threads::Dedicated(mut owned, _) = self else {
             return Ok(());
         };
+        // If the thread cannot start, the closure (and `owned` in it) is dropped right here,
+        // in async context, which `OwnedRuntime` handles.
         std::thread::Builder::new()
             .name("enttok-http".into())
             .spawn(move || {
+                let Some(runtime) = owned.0.take() else {
+                    return;
+                };
                 runtime.block_on(async {
                     wait_shutdown(&mut shutdown).await;
                     tracker.close();
@@ -209,6 +225,18 @@ impl Threads {
             })?;
         Ok(())
     }
+}
+
+/// Binds `127.0.0.1:<port>` the way `TcpListener::bind` does (`SO_REUSEADDR` except on
+/// Windows, where it would let another process share the port); `listen` follows inside the
+/// serving runtime's context. Binding a loopback socket never waits.
+fn bind(port: u16) -> Result<TcpSocket> {
+    let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+    let socket = TcpSocket::new_v4()?;
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr).map_err(|err| bind_error(port, err))?;
+    Ok(socket)
 }
 
 fn check_token(token: String) -> Result<String> {
