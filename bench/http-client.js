@@ -3,6 +3,8 @@
 // the client do not share one event loop. Talks to its parent over the IPC channel of `fork`.
 //
 //   mode "cannon": one autocannon run; sends back {rps, p50, p99, errors, non2xx, ...}
+//                  (only when `wrk` is not on PATH or `--generator=autocannon`: bench/http.js
+//                  runs wrk itself, as its own process)
 //   mode "ws":     opens `clients` WebSockets to /events, says 'ready', counts frames, and on
 //                  'finish' (with the request time of each job) sends back rates and latencies.
 

@@ -1,14 +1,25 @@
 'use strict';
-// Issue 3 benchmarks: the addon's HTTP + WebSocket adapter under load from a SECOND process
-// (bench/http-client.js: autocannon, and `ws` clients). Loopback only. Figures only.
+// Issue 3 benchmarks: the addon's HTTP + WebSocket adapter under load from a SECOND process.
+// Loopback only. Figures only.
 //
 //   node bench/http.js [--runs=2] [--duration=10] [--clients=1000] [--only=health,ws_load,...]
+//                      [--generator=wrk|autocannon]
 //
-// Each scenario opens a fresh backend in this process, starts the adapter on a free port, forks
-// the client, and keeps the best of `runs` runs (the 2-core machine is shared and noisy).
+// Load generator for the request/response routes: `wrk` (C, one thread: `-t1 -c64 -d10s
+// --latency`) when it is on PATH, else autocannon (Node, forked bench/http-client.js). The choice
+// matters on a 2-core machine: autocannon needs most of a core for itself, wrk far less, so the
+// server gets more of the machine with wrk. Figures from different generators are NOT
+// comparable; the generator is printed with every run and the plain Node `http` server is
+// measured with the same generator as a calibration row. The WebSocket fan-out always uses the
+// `ws` clients of bench/http-client.js.
+//
+// Each scenario opens a fresh backend in this process, starts the adapter on a free port, runs
+// the client in a second process, and keeps the best of `runs` runs (the machine is shared).
 
-const { fork } = require('node:child_process');
+const { fork, spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 
@@ -48,6 +59,79 @@ function client(opts, onReady, windowMs) {
   });
 }
 
+/** Whether `wrk` is on PATH. */
+function hasWrk() {
+  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+}
+
+/** `1.23ms` / `456.00us` / `1.02s` as milliseconds. */
+function wrkDuration(text) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text);
+  if (!m) return NaN;
+  const scale = { us: 1e-3, ms: 1, s: 1e3, m: 60e3 }[m[2]];
+  return Number(m[1]) * scale;
+}
+
+/** Parses wrk's `--latency` report into the same shape autocannon's client sends back. */
+function parseWrk(out) {
+  const num = (re) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : 0;
+  };
+  const pct = (p) => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out);
+    return m ? wrkDuration(m[1]) : NaN;
+  };
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    total: num(/(\d+) requests in/),
+    p50_ms: pct(50),
+    p99_ms: pct(99),
+    errors: sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0,
+    timeouts: sock ? Number(sock[4]) : 0,
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+  };
+}
+
+/**
+ * One wrk run (`-t1 -c64 -d<duration>s --latency`) in its own process. A body (POST /jobs) needs
+ * a Lua script: written to a temp file, removed afterwards.
+ */
+function wrkRun({ url, method, headers, body, connections, duration }) {
+  const args = ['-t1', `-c${connections}`, `-d${duration}s`, '--latency'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  let script = null;
+  if (method !== 'GET' || body !== undefined) {
+    script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'enttok-wrk-')), 'req.lua');
+    fs.writeFileSync(script, `wrk.method = ${JSON.stringify(method)}\nwrk.body = ${JSON.stringify(body || '')}\n`);
+    args.push('-s', script);
+  }
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (script) fs.rmSync(path.dirname(script), { recursive: true, force: true });
+      if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
+      const r = parseWrk(out);
+      if (!(r.rps > 0)) return reject(new Error(`cannot parse wrk output: ${out}`));
+      return resolve(r);
+    });
+  });
+}
+
+/** The selected generator for request/response routes: `wrk` if present, else autocannon. */
+let GENERATOR = 'autocannon';
+
+/** Loads `opts` onto a URL with the selected generator (always another process). */
+function load(opts) {
+  if (GENERATOR === 'wrk') return wrkRun(opts);
+  return client({ mode: 'cannon', ...opts });
+}
+
 async function withServer(tag, fn) {
   const { Backend } = require(ROOT);
   const backend = await Backend.open({ dataDir: lib.tempDir(tag), scheduler: false });
@@ -59,7 +143,7 @@ async function withServer(tag, fn) {
   }
 }
 
-/** One autocannon run against the adapter. */
+/** One load-generator run against the adapter. */
 function cannonScenario(route, duration) {
   return withServer(`http-${route}`, async (backend, srv) => {
     const headers = { 'x-backend-token': srv.token };
@@ -75,7 +159,7 @@ function cannonScenario(route, duration) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify({ type: 'demo', payload: { simulate_ms: 0 } });
     }
-    return client({ mode: 'cannon', url, method, headers, body, connections: 64, duration });
+    return load({ url, method, headers, body, connections: 64, duration });
   });
 }
 
@@ -89,7 +173,8 @@ async function nodeBaseline(duration) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const url = `http://127.0.0.1:${server.address().port}/health`;
-    return await client({ mode: 'cannon', url, method: 'GET', headers: {}, connections: 64, duration });
+    // The same token header as the adapter runs, so both parse the same request.
+    return await load({ url, method: 'GET', headers: { 'x-backend-token': 'x'.repeat(64) }, connections: 64, duration });
   } finally {
     server.closeAllConnections();
     server.close();
@@ -147,8 +232,12 @@ async function main() {
   const clients = Number(lib.flag('clients', 1000));
   const only = lib.flag('only', null);
   const want = (name) => only === null || only.split(',').includes(name);
+  const generator = lib.flag('generator', hasWrk() ? 'wrk' : 'autocannon');
+  if (generator === 'wrk' && !hasWrk()) throw new Error('--generator=wrk but wrk is not on PATH');
+  GENERATOR = generator;
   const report = new lib.Report('http');
-  console.log(`http: 64 connections x ${duration} s per route, ${runs} run(s), best reported`);
+  const how = generator === 'wrk' ? 'wrk -t1' : 'autocannon (forked Node process)';
+  console.log(`http: load generator ${how}, 64 connections x ${duration} s per route, ${runs} run(s), best reported`);
 
   const routes = [
     ['health', 'GET /health', { target: '>= 50,000 req/s', meets: (v) => v >= 50000 }],
@@ -159,12 +248,13 @@ async function main() {
     if (!want(key)) continue;
     const r = await best(runs, () => cannonScenario(key, duration));
     const bad = r.reduce((n, x) => n + x.errors + x.non2xx + x.timeouts, 0);
-    report.add(`${label} req/s`, r.map((x) => x.rps), 'req/s', { digits: 0, ...target, note: bad ? `${bad} errors/non-2xx` : '' });
-    report.add(`${label} p99`, r.map((x) => x.p99_ms), 'ms', { better: 'lower' });
+    for (const x of r) console.log(`  [${key}] ${generator}: ${lib.round(x.rps, 0)} req/s, p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms`);
+    report.add(`${label} req/s [${generator}]`, r.map((x) => x.rps), 'req/s', { digits: 0, ...target, note: bad ? `${bad} errors/non-2xx` : '' });
+    report.add(`${label} p99 [${generator}]`, r.map((x) => x.p99_ms), 'ms', { better: 'lower' });
   }
   if (want('node')) {
     const r = await best(runs, () => nodeBaseline(duration));
-    report.add('reference: plain Node http /health req/s', r.map((x) => x.rps), 'req/s', { digits: 0 });
+    report.add(`reference: plain Node http /health req/s [${generator}]`, r.map((x) => x.rps), 'req/s', { digits: 0 });
   }
   for (const [key, rate] of [['ws_latency', 10], ['ws_load', 100]]) {
     if (!want(key)) continue;

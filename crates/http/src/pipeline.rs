@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, HOST, LOCATION};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
@@ -26,6 +27,8 @@ use crate::server::Tuning;
 /// Everything a request needs, shared by every connection of one server.
 pub(crate) struct State {
     pub(crate) backend: Backend,
+    /// The runtime the core runs on (the caller of `start`); handlers run in its context.
+    pub(crate) core_rt: Handle,
     pub(crate) router: Router,
     pub(crate) guard: Guard,
     pub(crate) port: u16,
@@ -134,8 +137,12 @@ async fn run(state: &Arc<State>, route: &Route, call: Call) -> Reply {
         Action::Events => return Reply::detail(StatusCode::NOT_FOUND, "Not Found"),
     };
     // A panicking handler must cost one 500, never the connection or the host process.
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(call))) {
-        Ok(future) => CatchUnwind(future).await,
+    let started = {
+        let _core = state.core_rt.enter();
+        std::panic::catch_unwind(AssertUnwindSafe(|| handler(call)))
+    };
+    let outcome = match started {
+        Ok(future) => InCore(CatchUnwind(future), &state.core_rt).await,
         Err(_) => Err(()),
     };
     match outcome {
@@ -208,6 +215,20 @@ fn redirect(req: &Request<Incoming>, to: &str) -> Response<Body> {
     response
 }
 
+/// Polls a handler future inside the core runtime's context, whichever thread serves the
+/// connection: whatever the core spawns (job tasks, `spawn_blocking`, timers, child processes)
+/// belongs to the core's runtime and outlives this adapter's thread.
+struct InCore<'h, F>(F, &'h Handle);
+
+impl<F: Future + Unpin> Future for InCore<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let _core = self.1.enter();
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 /// Turns a panic while polling the handler future into `Err(())`.
 struct CatchUnwind(HandlerFuture);
 
@@ -239,5 +260,28 @@ mod tests {
         assert!(CatchUnwind(fut).await.is_err());
         let fine: HandlerFuture = Box::pin(async { Reply::json(&1) });
         assert!(matches!(CatchUnwind(fine).await, Ok(Ok(_))));
+    }
+
+    /// What a handler spawns runs on the core's runtime, not on the thread serving HTTP.
+    #[test]
+    fn handlers_spawn_on_the_core_runtime() {
+        let core = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("core-rt")
+            .build()
+            .unwrap();
+        let serving = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handle = core.handle().clone();
+        let spawned_on = serving.block_on(async {
+            let fut = Box::pin(async {
+                tokio::spawn(async { std::thread::current().name().map(str::to_string) })
+                    .await
+                    .unwrap()
+            });
+            InCore(fut, &handle).await
+        });
+        assert_eq!(spawned_on.as_deref(), Some("core-rt"));
     }
 }

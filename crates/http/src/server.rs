@@ -1,7 +1,7 @@
 //! The listener: binding, the accept loop, one hyper HTTP/1 connection per client, and stop.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use enttok_core::{Backend, Error, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
@@ -43,6 +44,9 @@ pub struct Tuning {
     pub write_timeout: Duration,
     /// Deadline for a client to send a request's headers (slow-loris defence).
     pub header_read_timeout: Duration,
+    /// Where connections run: `true` = the adapter's own thread with a current-thread tokio
+    /// runtime (the default, see [`Threads`]); `false` = the caller's runtime.
+    pub dedicated_thread: bool,
 }
 
 impl Default for Tuning {
@@ -52,6 +56,7 @@ impl Default for Tuning {
             pong_timeout: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            dedicated_thread: true,
         }
     }
 }
@@ -104,27 +109,37 @@ pub async fn start_tuned(
         Some(token) => check_token(token)?,
         None => enttok_core::ids::hex(&enttok_core::ids::random_bytes::<32>()),
     };
-    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, options.port))
-        .await
-        .map_err(|err| bind_error(options.port, err))?;
+    // Bound before any runtime exists, so a taken port fails fast and cleanly.
+    let socket = bind(options.port)?;
+    // The caller's runtime: the core's own tasks (jobs, spawn_blocking, timers) belong there.
+    let core_rt = Handle::try_current()
+        .map_err(|_| Error::internal("the HTTP adapter must be started inside a tokio runtime"))?;
+    let threads = Threads::new(tuning.dedicated_thread, &core_rt)?;
+    let listener = {
+        // The listener registers with the runtime that serves it.
+        let _serving = threads.handle().enter();
+        socket.listen(1024)?
+    };
     let port = listener.local_addr()?.port();
-    // Google OAuth redirects now come back to this server's callback route (§8.1 step 2).
-    backend.set_http_port(Some(port));
     let router = Router::new(crate::routes::all());
     let openapi = Bytes::from(crate::openapi::document(&router).to_string());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let tracker = TaskTracker::new();
     let state = Arc::new(State {
         backend: backend.clone(),
+        core_rt,
         router,
         guard: Guard::new(port, &token, &options.origins),
         port,
         openapi,
-        shutdown: shutdown_rx,
+        shutdown: shutdown_rx.clone(),
         tracker: tracker.clone(),
         tuning,
     });
-    let accept = tokio::spawn(accept_loop(state, listener));
+    let accept = threads.handle().spawn(accept_loop(state, listener));
+    threads.run(shutdown_rx, tracker.clone())?;
+    // Google OAuth redirects now come back to this server's callback route (§8.1 step 2).
+    backend.set_http_port(Some(port));
     Ok(HttpServer {
         backend,
         port,
@@ -134,6 +149,94 @@ pub async fn start_tuned(
         accept: Mutex::new(Some(accept)),
         stopped: tokio::sync::OnceCell::new(),
     })
+}
+
+/// The runtime the connections run on.
+///
+/// Why a dedicated thread by default: a request to this adapter is a few microseconds of work
+/// and its cost is dominated by wake-ups. On the core's multi-thread runtime every readable
+/// socket may wake a parked second worker (futex + context switch) and tasks migrate between
+/// the workers; one thread with a current-thread runtime drains every ready socket per
+/// `epoll_wait` without any of that, and leaves the core's workers to the jobs. Handlers still
+/// run the core on the core's runtime context (see `pipeline::InCore`), so nothing the core
+/// spawns ever lands on (or dies with) this thread.
+enum Threads {
+    /// Connections share the caller's runtime.
+    Caller(Handle),
+    /// Connections run on `enttok-http`, a thread of their own.
+    Dedicated(OwnedRuntime, Handle),
+}
+
+/// A runtime that may be dropped anywhere: `start` runs in an async context, where dropping a
+/// `Runtime` panics, so a failed start shuts it down in the background instead.
+struct OwnedRuntime(Option<Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Threads {
+    fn new(dedicated: bool, caller: &Handle) -> Result<Threads> {
+        if !dedicated {
+            return Ok(Threads::Caller(caller.clone()));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        Ok(Threads::Dedicated(OwnedRuntime(Some(runtime)), handle))
+    }
+
+    fn handle(&self) -> &Handle {
+        match self {
+            Threads::Caller(handle) => handle,
+            Threads::Dedicated(_, handle) => handle,
+        }
+    }
+
+    /// Starts the dedicated thread (nothing to do on the caller's runtime). The thread drives
+    /// its runtime until shutdown is signalled and the open connections are finished (or the
+    /// grace period is over), then drops the runtime, which also drops what is left.
+    fn run(self, mut shutdown: watch::Receiver<bool>, tracker: TaskTracker) -> Result<()> {
+        let Threads::Dedicated(mut owned, _) = self else {
+            return Ok(());
+        };
+        // If the thread cannot start, the closure (and `owned` in it) is dropped right here,
+        // in async context, which `OwnedRuntime` handles.
+        std::thread::Builder::new()
+            .name("enttok-http".into())
+            .spawn(move || {
+                let Some(runtime) = owned.0.take() else {
+                    return;
+                };
+                runtime.block_on(async {
+                    wait_shutdown(&mut shutdown).await;
+                    tracker.close();
+                    // `stop` waits STOP_GRACE; keep serving a little longer than that.
+                    let _ =
+                        tokio::time::timeout(STOP_GRACE + Duration::from_secs(1), tracker.wait())
+                            .await;
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        Ok(())
+    }
+}
+
+/// Binds `127.0.0.1:<port>` the way `TcpListener::bind` does (`SO_REUSEADDR` except on
+/// Windows, where it would let another process share the port); `listen` follows inside the
+/// serving runtime's context. Binding a loopback socket never waits.
+fn bind(port: u16) -> Result<TcpSocket> {
+    let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+    let socket = TcpSocket::new_v4()?;
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr).map_err(|err| bind_error(port, err))?;
+    Ok(socket)
 }
 
 fn check_token(token: String) -> Result<String> {

@@ -1,6 +1,13 @@
 //! `GET /health` and `GET /status` (CONTRACT.md §4.1).
 
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use enttok_core::time::format_epoch;
 use enttok_core::Result;
+use hyper::StatusCode;
+use serde_json::Value;
 
 use crate::router::{Call, Route};
 use crate::schema::{any_object, boolean, integer, object, string};
@@ -33,7 +40,45 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn health(call: Call) -> Result<Reply> {
-    Reply::json(&call.backend.health()?)
+    call.backend.check_open()?;
+    let now = epoch_seconds();
+    let cached = HEALTH.with(|cell| match &*cell.borrow() {
+        Some((second, body)) if *second == now => Some(body.clone()),
+        _ => None,
+    });
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let body = health_body(&call, now)?;
+            HEALTH.with(|cell| *cell.borrow_mut() = Some((now, body.clone())));
+            body
+        }
+    };
+    Ok(Reply::raw_json(StatusCode::OK, body))
+}
+
+thread_local! {
+    /// The `/health` answer of the current second on this thread. The answer only changes when
+    /// its whole-second `time` does (the readiness probe is polled often), so it is serialized
+    /// once per second instead of once per request; the open check above still runs every time.
+    static HEALTH: RefCell<Option<(i64, Bytes)>> = const { RefCell::new(None) };
+}
+
+/// The core's health object with `time` set to exactly `second`, so the cache key and the
+/// answer can never disagree at a second boundary.
+fn health_body(call: &Call, second: i64) -> Result<Bytes> {
+    let mut value = call.backend.health()?;
+    if let Some(time) = value.get_mut("time") {
+        *time = Value::String(format_epoch(second));
+    }
+    Ok(Bytes::from(serde_json::to_vec(&value)?))
+}
+
+/// Whole seconds since the epoch (the clock `now_iso` reads).
+fn epoch_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 async fn status(call: Call) -> Result<Reply> {
