@@ -11,6 +11,7 @@
 
 mod completions;
 mod handlers;
+mod lane;
 mod ops;
 mod runtime;
 mod subscribe;
@@ -109,14 +110,13 @@ impl NativeBackend {
     pub fn call(&self, id: u32, op: String, args_json: String) -> napi::Result<()> {
         let shared = Arc::clone(&self.shared);
         let answers = self.completions.sender();
-        runtime()?.spawn(async move {
+        lane::submit(Box::pin(async move {
             let work = Box::pin(async move { ops::dispatch(shared, &op, &args_json).await });
             let outcome = completions::CatchUnwind(work)
                 .await
                 .unwrap_or_else(|()| Err(enttok_core::Error::internal("the operation panicked")));
             answers.complete(id, outcome);
-        });
-        Ok(())
+        }))
     }
 
     /// `true` while calls are pending: their answers keep the event loop alive, like any

@@ -62,3 +62,29 @@ async fn bench_end_to_end_demo_jobs() {
         run(workers, 5000).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_get_job_in_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path());
+    config.scheduler = false;
+    let backend = Backend::open(config).await.unwrap();
+    let id = backend
+        .create_job(&json!({"type": "demo", "payload": {"simulate_ms": 0}}))
+        .await
+        .unwrap()
+        .job_id;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let n = 50_000;
+    let start = Instant::now();
+    for _ in 0..n {
+        let job = backend.get_job(&id).await.unwrap();
+        std::hint::black_box(serde_json::to_string(&job).unwrap());
+    }
+    println!(
+        "get_job + JSON in Rust: {:.2} µs per call",
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    backend.close().await.unwrap();
+}

@@ -206,7 +206,7 @@ impl JobSystem {
             .await?;
         if status == CANCELED {
             let mut live = lock(&self.live);
-            if let Some(abort) = live.aborts.get(job_id) {
+            if let Some((abort, _)) = live.aborts.get(job_id) {
                 abort.fire(AbortReason::Canceled);
             } else if held {
                 // Claimed but not started yet: the worker that takes it skips it.
@@ -221,22 +221,25 @@ impl JobSystem {
 
     /// The abort signal of a job a worker holds, if it is still live.
     pub fn live_abort(&self, job_id: &str) -> Option<Abort> {
-        lock(&self.live).aborts.get(job_id).cloned()
+        lock(&self.live)
+            .aborts
+            .get(job_id)
+            .map(|(abort, _)| abort.clone())
     }
 
     /// A context for a job a worker holds (used by host handlers for `ctx.progress`/`ctx.log`).
     pub async fn context_of(&self, job_id: &str) -> Result<JobCtx> {
-        let abort = self
-            .live_abort(job_id)
+        let (abort, job) = lock(&self.live)
+            .aborts
+            .get(job_id)
+            .map(|(abort, job)| (abort.clone(), Arc::clone(job)))
             .ok_or_else(|| Error::Canceled("job is not running".into()))?;
         if abort.is_fired() {
             return Err(Error::Canceled("job was canceled".into()));
         }
-        let id = job_id.to_string();
-        let job = self.store.read(move |c| queue::get(c, &id)).await?;
         Ok(JobCtx {
             attempt: 0,
-            job,
+            job: (*job).clone(),
             store: Arc::clone(&self.store),
             bus: Arc::clone(&self.bus),
             abort,
@@ -261,7 +264,7 @@ impl JobSystem {
         self.wake.notify_waiters();
         let interrupted: Vec<String> = {
             let live = lock(&self.live);
-            for abort in live.aborts.values() {
+            for (abort, _) in live.aborts.values() {
                 abort.fire(AbortReason::Shutdown);
             }
             live.aborts.keys().cloned().collect()
@@ -385,7 +388,10 @@ impl JobSystem {
                     requeued: false,
                 };
             }
-            live.aborts.insert(job_id.clone(), abort.clone());
+            live.aborts.insert(
+                job_id.clone(),
+                (abort.clone(), Arc::new(claimed.record.clone())),
+            );
         }
         self.active.fetch_add(1, Ordering::Relaxed);
 
@@ -482,7 +488,8 @@ impl JobSystem {
 #[derive(Default)]
 struct Live {
     /// Abort signals of running jobs, by id.
-    aborts: HashMap<String, Abort>,
+    /// The record is kept for host handlers' context calls (no read per `ctx.log`).
+    aborts: HashMap<String, (Abort, Arc<JobRecord>)>,
     /// Jobs canceled while claimed but before a worker started them.
     canceled: std::collections::HashSet<String>,
 }

@@ -44,7 +44,7 @@ pub(super) struct Checkpointer {
 impl Checkpointer {
     /// Starts the thread on its own connection to `path`.
     pub fn start(path: &Path, counters: Arc<Counters>) -> Result<Checkpointer> {
-        let conn = Connection::open(path)?;
+        let conn = super::open_connection(path, super::read_write())?;
         conn.busy_timeout(Duration::from_millis(100))?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -58,6 +58,32 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Opens a connection of this store. On Unix every connection uses SQLite's `unix-excl` VFS:
+/// the first one takes an exclusive lock on the database file for the process, and from then
+/// on the connections of this process coordinate in memory (a heap WAL index instead of the
+/// `-shm` file) instead of taking and dropping `fcntl` locks around every transaction —
+/// those syscalls were a third of a `getJob`. One process owns the data directory anyway (the
+/// lock file, CONTRACT.md §1.1); another process opening `index.db` meanwhile (e.g. the
+/// `sqlite3` shell) gets `SQLITE_BUSY` instead of reading a database being written.
+pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    #[cfg(unix)]
+    {
+        Connection::open_with_flags_and_vfs(path, flags, "unix-excl")
+    }
+    #[cfg(not(unix))]
+    {
+        Connection::open_with_flags(path, flags)
+    }
+}
+
+/// Flags of the read-write connections (rusqlite's defaults).
+pub(crate) fn read_write() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_millis(5000))?;
     conn.execute_batch(
@@ -70,12 +96,12 @@ fn configure(conn: &Connection) -> Result<()> {
 impl Store {
     /// Opens (creating if needed) and migrates `path`. Blocking: call from a blocking context.
     pub fn open(path: &Path) -> Result<Store> {
-        let mut writer = Connection::open(path)?;
+        let mut writer = open_connection(path, read_write())?;
         configure(&writer)?;
         schema::migrate(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let conn = Connection::open_with_flags(
+            let conn = open_connection(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;

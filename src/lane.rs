@@ -1,0 +1,127 @@
+//! The call lane: the thread that starts every `call` of JS.
+//!
+//! A short call (`getJob`: one SQLite read) is done in a few microseconds, but reaching a
+//! parked tokio worker from the JS thread costs a futex wake-up, which on a virtual machine's
+//! idle vCPU measured as the larger part of a round trip. So calls go to one thread that
+//! stays awake for a short while after its last call (a *spin window*, [`SPIN`]) before it
+//! parks: a host issuing calls back to back — the common case — hands each one over without a
+//! wake-up. The lane polls a call's future once, inside the runtime's context; a call that
+//! completes there (most reads, every validation error) is answered at once, and one that
+//! must wait (network, a busy writer, a job) is moved to the runtime and finishes there. So
+//! the lane never sits on slow work, and nothing runs on the JS thread.
+//!
+//! The spin costs CPU only in bursts of calls (at most [`SPIN`] after each), never while the
+//! app is idle.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+/// A call's work.
+pub(crate) type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How long the lane stays awake after its last call.
+const SPIN: Duration = Duration::from_micros(200);
+
+struct Lane {
+    queue: Mutex<VecDeque<Work>>,
+    ready: Condvar,
+    parked: AtomicBool,
+    runtime: tokio::runtime::Handle,
+}
+
+static LANE: OnceLock<Result<Arc<Lane>, String>> = OnceLock::new();
+
+/// Starts `work` on the lane (starting the lane on first use).
+pub(crate) fn submit(work: Work) -> napi::Result<()> {
+    let lane = LANE
+        .get_or_init(start)
+        .as_ref()
+        .map_err(|e| crate::to_napi(&enttok_core::Error::internal(e.clone())))?;
+    lane.queue
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_back(work);
+    if lane.parked.load(Ordering::Acquire) {
+        lane.ready.notify_one();
+    }
+    Ok(())
+}
+
+fn start() -> Result<Arc<Lane>, String> {
+    let runtime = crate::runtime()
+        .map_err(|e| e.reason.clone())?
+        .handle()
+        .clone();
+    let lane = Arc::new(Lane {
+        queue: Mutex::new(VecDeque::new()),
+        ready: Condvar::new(),
+        parked: AtomicBool::new(false),
+        runtime,
+    });
+    let worker = Arc::clone(&lane);
+    std::thread::Builder::new()
+        .name("enttok-calls".into())
+        .spawn(move || worker.run())
+        .map_err(|e| format!("cannot start the call thread: {e}"))?;
+    Ok(lane)
+}
+
+impl Lane {
+    fn run(&self) {
+        let _context = self.runtime.enter();
+        let mut idle_since = Instant::now();
+        loop {
+            let next = self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            match next {
+                Some(work) => {
+                    self.start_one(work);
+                    idle_since = Instant::now();
+                }
+                None if idle_since.elapsed() < SPIN => std::hint::spin_loop(),
+                None => {
+                    self.park();
+                    idle_since = Instant::now();
+                }
+            }
+        }
+    }
+
+    /// Polls `work` once here; if it must wait, the runtime takes it over.
+    fn start_one(&self, mut work: Work) {
+        let mut cx = Context::from_waker(Waker::noop());
+        // A panic inside is caught by the call's own wrapper (`CatchUnwind`); this guard only
+        // keeps the lane alive should anything else unwind.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            work.as_mut().poll(&mut cx).is_ready()
+        }));
+        if let Ok(false) = polled {
+            // Polled again by the runtime with a real waker, which replaces the no-op one.
+            self.runtime.spawn(work);
+        }
+    }
+
+    fn park(&self) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        self.parked.store(true, Ordering::Release);
+        // Checked under the lock `submit` pushes under: a call pushed before we set `parked`
+        // is seen here; one pushed after sees `parked` and notifies.
+        let queue = if queue.is_empty() {
+            self.ready
+                .wait_while(queue, |q| q.is_empty())
+                .unwrap_or_else(|p| p.into_inner())
+        } else {
+            queue
+        };
+        self.parked.store(false, Ordering::Release);
+        drop(queue);
+    }
+}
