@@ -502,68 +502,77 @@ struct Settling {
     requeued: bool,
 }
 
-/// Runs a handler on its own task so a panic is caught at the task boundary; returns `None`
-/// when the job was aborted and the handler did not settle within the grace period.
+/// Runs a handler in the worker's own task, catching its panics; returns `None` when the job
+/// was aborted and the handler did not settle within the grace period (it is then dropped,
+/// which stops it at its next await).
 async fn execute(
     handler: Handler,
     ctx: JobCtx,
     abort: &Abort,
     store: &Arc<Store>,
 ) -> Option<Outcome> {
-    let mut task = tokio::spawn(FlushOnYield {
-        inner: handler(ctx),
-        store: Arc::clone(store),
-    });
-    let joined = tokio::select! {
-        joined = &mut task => joined,
+    // No task of its own: a spawn and a join per job cost more than a small job itself.
+    let started =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx))).map(|inner| {
+            HandlerRun {
+                inner,
+                store: Arc::clone(store),
+            }
+        });
+    let mut run = match started {
+        Ok(run) => run,
+        Err(panic) => return Some(Err(panicked(panic))),
+    };
+    let finished = tokio::select! {
+        finished = &mut run => finished,
         _ = abort.fired() => {
-            match tokio::time::timeout(ABORT_GRACE, &mut task).await {
-                Ok(joined) => joined,
-                Err(_) => {
-                    task.abort();
-                    return None;
-                }
+            match tokio::time::timeout(ABORT_GRACE, &mut run).await {
+                Ok(finished) => finished,
+                Err(_) => return None,
             }
         }
     };
-    Some(match joined {
+    Some(match finished {
         Ok(outcome) => outcome,
-        Err(err) if err.is_panic() => {
-            let panic = err.into_panic();
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "handler panicked".into());
-            Err(Failure::with_code(
-                format!("handler panicked: {text}"),
-                "panic",
-            ))
-        }
-        Err(_) => Err(Failure::with_code("handler task was stopped", "internal")),
+        Err(panic) => Err(panicked(panic)),
     })
 }
 
-/// Runs a handler and commits its pipelined writes whenever it waits: a write it queued is
-/// then committed (and announced) before the handler sleeps, never held back by it. Writes
-/// queued while it runs without waiting ride along with the next commit.
-struct FlushOnYield {
+/// The failure of a handler that panicked, with the panic's text.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Failure {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "handler panicked".into());
+    Failure::with_code(format!("handler panicked: {text}"), "panic")
+}
+
+/// A handler's future, polled with its panics caught, that commits the handler's pipelined
+/// writes whenever it waits: a write it queued is then committed (and announced) before the
+/// handler sleeps, never held back by it. Writes queued while it runs without waiting ride
+/// along with the next commit.
+struct HandlerRun {
     inner: BoxFuture<Outcome>,
     store: Arc<Store>,
 }
 
-impl std::future::Future for FlushOnYield {
-    type Output = Outcome;
+impl std::future::Future for HandlerRun {
+    type Output = std::result::Result<Outcome, Box<dyn std::any::Any + Send>>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Outcome> {
-        let polled = self.inner.as_mut().poll(cx);
-        if polled.is_pending() {
-            self.store.flush();
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.inner.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(outcome)) => std::task::Poll::Ready(Ok(outcome)),
+            Ok(std::task::Poll::Pending) => {
+                self.store.flush();
+                std::task::Poll::Pending
+            }
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
         }
-        polled
     }
 }
 
