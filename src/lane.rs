@@ -8,7 +8,9 @@
 //! wake-up. The lane polls a call's future once, inside the runtime's context; a call that
 //! completes there (most reads, every validation error) is answered at once, and one that
 //! must wait (network, a busy writer, a job) is moved to the runtime and finishes there. So
-//! the lane never sits on slow work, and nothing runs on the JS thread.
+//! the lane never sits on slow work, and nothing runs on the JS thread. Calls that arrived
+//! together are started together, their writes gathered into one group commit
+//! (`store::gather_writes`), then polled once more.
 //!
 //! The spin costs CPU only in bursts of calls (at most [`SPIN`] after each), never while the
 //! app is idle.
@@ -76,36 +78,34 @@ impl Lane {
         let _context = self.runtime.enter();
         let mut idle_since = Instant::now();
         loop {
-            let next = self
+            let batch: Vec<Work> = self
                 .queue
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .pop_front();
-            match next {
-                Some(work) => {
-                    self.start_one(work);
-                    idle_since = Instant::now();
-                }
-                None if idle_since.elapsed() < SPIN => std::hint::spin_loop(),
-                None => {
-                    self.park();
-                    idle_since = Instant::now();
-                }
+                .drain(..)
+                .collect();
+            if !batch.is_empty() {
+                self.start(batch);
+                idle_since = Instant::now();
+            } else if idle_since.elapsed() < SPIN {
+                std::hint::spin_loop();
+            } else {
+                self.park();
+                idle_since = Instant::now();
             }
         }
     }
 
-    /// Polls `work` once here; if it must wait, the runtime takes it over.
-    fn start_one(&self, mut work: Work) {
-        let mut cx = Context::from_waker(Waker::noop());
-        // A panic inside is caught by the call's own wrapper (`CatchUnwind`); this guard only
-        // keeps the lane alive should anything else unwind.
-        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            work.as_mut().poll(&mut cx).is_ready()
-        }));
-        if let Ok(false) = polled {
-            // Polled again by the runtime with a real waker, which replaces the no-op one.
-            self.runtime.spawn(work);
+    /// Polls every call of `batch` once, their writes gathered into one group commit; polls
+    /// the ones that waited on it once more; hands what still waits to the runtime.
+    fn start(&self, batch: Vec<Work>) {
+        let waiting: Vec<Work> =
+            enttok_core::store::gather_writes(|| batch.into_iter().filter_map(poll_once).collect());
+        for work in waiting {
+            if let Some(work) = poll_once(work) {
+                // Polled again by the runtime with a real waker, which replaces the no-op one.
+                self.runtime.spawn(work);
+            }
         }
     }
 
@@ -123,5 +123,19 @@ impl Lane {
         };
         self.parked.store(false, Ordering::Release);
         drop(queue);
+    }
+}
+
+/// Polls `work` once; gives it back if it must wait. A panic inside is caught by the call's
+/// own wrapper (`CatchUnwind`); this guard only keeps the lane alive should anything else
+/// unwind (the call is then dropped).
+fn poll_once(mut work: Work) -> Option<Work> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        work.as_mut().poll(&mut cx).is_pending()
+    }));
+    match polled {
+        Ok(true) => Some(work),
+        _ => None,
     }
 }

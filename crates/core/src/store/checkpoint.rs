@@ -42,14 +42,22 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread on its own connection to `path`.
+    /// Starts the thread; it opens its own connection to `path` (off the caller's path: `open`
+    /// is part of the app's cold start). If that connection cannot be opened the thread ends
+    /// and the writer's backstop checkpoint does the work.
     pub fn start(path: &Path, counters: Arc<Counters>) -> Result<Checkpointer> {
-        let conn = super::open_connection(path, super::read_write())?;
-        conn.busy_timeout(Duration::from_millis(100))?;
+        let path = path.to_path_buf();
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("enttok-checkpoint".into())
-            .spawn(move || run(conn, &counters, &stopped))?;
+            .spawn(move || {
+                let Ok(conn) = super::open_connection(&path, super::read_write()) else {
+                    return;
+                };
+                if conn.busy_timeout(Duration::from_millis(100)).is_ok() {
+                    run(conn, &counters, &stopped);
+                }
+            })?;
         Ok(Checkpointer {
             stop: Some(stop),
             thread: Some(thread),

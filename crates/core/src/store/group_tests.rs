@@ -280,3 +280,39 @@ async fn the_checkpoint_thread_copies_the_wal_while_open_and_stops_at_close() {
     .expect("close must stop the checkpoint thread")
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gathered_writes_wait_for_the_end_of_the_gathering_and_share_one_commit() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    let (_dir, store) = open_store();
+    let before = store.groups_run();
+    type Write = Pin<Box<dyn Future<Output = Result<usize>> + Send>>;
+    let mut writes: Vec<Write> = (0..50i64)
+        .map(|i| {
+            let s = Arc::clone(&store);
+            Box::pin(async move {
+                s.write_grouped(move |c| Ok(c.execute("INSERT INTO t (x) VALUES (?1)", [i])?))
+                    .await
+            }) as Write
+        })
+        .collect();
+    let mut cx = Context::from_waker(Waker::noop());
+    gather_writes(|| {
+        for write in &mut writes {
+            assert!(write.as_mut().poll(&mut cx).is_pending(), "not led inside");
+        }
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM t"), 0);
+    });
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM t"),
+        50,
+        "led at the end"
+    );
+    for write in writes {
+        assert_eq!(write.await.unwrap(), 1);
+    }
+    assert_eq!(store.groups_run() - before, 1);
+}

@@ -263,12 +263,24 @@ impl Store {
         self.lead(Some(self));
     }
 
-    /// Queues a write, then leads if the writer is free. Queuing *before* trying the lock is
-    /// what makes a lost write impossible: a holder that let go before our push finds it when
-    /// it looks again; one that lets go after will look again too.
+    /// Queues a write, then leads if the writer is free — unless this thread gathers writes
+    /// (see [`gather_writes`]), which leads once at the end. Queuing *before* trying the lock
+    /// is what makes a lost write impossible: a holder that let go before our push finds it
+    /// when it looks again; one that lets go after will look again too.
     fn enqueue(self: &Arc<Self>, pending: group::Pending) {
         lock(&self.pending).push_back(pending);
-        self.lead(Some(self));
+        let gathered = GATHERING.with(|gathering| match gathering.borrow_mut().as_mut() {
+            Some(stores) => {
+                if !stores.iter().any(|s| Arc::ptr_eq(s, self)) {
+                    stores.push(Arc::clone(self));
+                }
+                true
+            }
+            None => false,
+        });
+        if !gathered {
+            self.lead(Some(self));
+        }
     }
 
     /// While writes are queued and the writer is free, takes it and runs them. With a
@@ -373,6 +385,44 @@ impl Store {
         // Writes queued while we closed: fail them with `E_CLOSED` rather than leave them.
         self.lead(None);
     }
+}
+
+thread_local! {
+    /// Stores whose queued writes this thread leads at the end of [`gather_writes`].
+    static GATHERING: std::cell::RefCell<Option<Vec<Arc<Store>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` — which starts several independent operations, e.g. the first poll of each call
+/// a host sent at once — with the writes they queue left waiting, then commits them all as one
+/// group. Without it, each operation would lead (and commit) its own write before the next
+/// one even started. Nested use joins the outer gathering.
+pub fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
+    let outer = GATHERING.with(|gathering| {
+        let mut gathering = gathering.borrow_mut();
+        let outer = gathering.is_some();
+        if !outer {
+            *gathering = Some(Vec::new());
+        }
+        outer
+    });
+    if outer {
+        return f();
+    }
+    /// Leads the gathered writes even if `f` unwinds: a queued write must never be left.
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            let stores = GATHERING
+                .with(|gathering| gathering.borrow_mut().take())
+                .unwrap_or_default();
+            for store in stores {
+                store.flush();
+            }
+        }
+    }
+    let _flush = Flush;
+    f()
 }
 
 /// Runs a short database call in place, turning a panic into an internal error (as the
