@@ -181,6 +181,50 @@ async function nodeBaseline(duration) {
   }
 }
 
+/** The Bun binary for the Bun + Elysia comparison: `$BUN`, `bun` on PATH, or the one
+ *  `npm install --prefix bench/bun-elysia` fetched (npm's `@oven/bun-linux-x64` package). */
+function findBun() {
+  const candidates = [process.env.BUN, 'bun',
+    path.join(__dirname, 'bun-elysia', 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun')];
+  for (const c of candidates) {
+    if (c && spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0) return c;
+  }
+  return null;
+}
+
+/** The same load on the Bun + Elysia server of `bench/bun-elysia/server.ts` (same routes,
+ *  same checks, same headers; see that file for what it does and does not do). */
+async function bunScenario(bun, route, duration) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enttok-bun-'));
+  const token = 'b'.repeat(64);
+  const child = spawn(bun, [path.join(__dirname, 'bun-elysia', 'server.ts')], {
+    env: { ...process.env, PORT: '0', TOKEN: token, DB: path.join(dir, 'index.db') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const ready = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c) => {
+        out += c;
+        const m = /PORT (\d+) JOB (\S+)/.exec(out);
+        if (m) resolve({ port: Number(m[1]), job: m[2] });
+      });
+      child.on('exit', (code) => reject(new Error(`bun server exited with ${code}`)));
+    });
+    const base = `http://127.0.0.1:${ready.port}`;
+    const headers = { 'x-backend-token': token };
+    if (route === 'health') return await load({ url: `${base}/health`, method: 'GET', headers, connections: 64, duration });
+    if (route === 'job') return await load({ url: `${base}/jobs/${ready.job}`, method: 'GET', headers, connections: 64, duration });
+    return await load({
+      url: `${base}/jobs`, method: 'POST', headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'demo', payload: { simulate_ms: 0 } }), connections: 64, duration,
+    });
+  } finally {
+    child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * WebSocket fan-out: `clients` sockets on /events in the client process; this process creates
  * demo jobs at `rate` jobs/s for `seconds`, and stamps when each `createJob` was requested. The
@@ -251,6 +295,15 @@ async function main() {
     for (const x of r) console.log(`  [${key}] ${generator}: ${lib.round(x.rps, 0)} req/s, p50 ${x.p50_ms} ms, p99 ${x.p99_ms} ms`);
     report.add(`${label} req/s [${generator}]`, r.map((x) => x.rps), 'req/s', { digits: 0, ...target, note: bad ? `${bad} errors/non-2xx` : '' });
     report.add(`${label} p99 [${generator}]`, r.map((x) => x.p99_ms), 'ms', { better: 'lower' });
+  }
+  const bun = want('bun') ? findBun() : null;
+  if (want('bun') && !bun) console.log('  Bun + Elysia comparison skipped: no bun (npm install --prefix bench/bun-elysia)');
+  if (bun) {
+    for (const [key, label] of routes) {
+      const r = await best(runs, () => bunScenario(bun, key, duration));
+      for (const x of r) console.log(`  [bun ${key}] ${generator}: ${lib.round(x.rps, 0)} req/s, p99 ${x.p99_ms} ms`);
+      report.add(`Bun + Elysia ${label} req/s [${generator}]`, r.map((x) => x.rps), 'req/s', { digits: 0 });
+    }
   }
   if (want('node')) {
     const r = await best(runs, () => nodeBaseline(duration));
