@@ -130,6 +130,11 @@ class Backend {
 
   #forget(id) {
     this.#pending.delete(id);
+    this.#releaseIfIdle();
+  }
+
+  /** No call pending: the answer channel stops keeping the event loop alive. */
+  #releaseIfIdle() {
     if (this.#pending.size === 0) this.#native.hold(false);
   }
 
@@ -151,7 +156,7 @@ class Backend {
         call.reject(errorFromInfo(value));
       }
     }
-    if (this.#pending.size === 0) this.#native.hold(false);
+    this.#releaseIfIdle();
   }
 
   /** Stops workers, the scheduler and the HTTP adapter, then closes the database. Idempotent. */

@@ -206,8 +206,8 @@ const SCENARIOS = {
   events_w1: () => eventsFlood(1),
   events_w2: () => eventsFlood(2),
   events_l20: () => eventsFlood(1, 20),
-  events_claude: eventsClaude,
-  events_claude_nolag: () => { process.argv.push('--buffer=524288'); return eventsClaude(); },
+  events_claude: () => eventsClaude(),
+  events_claude_nolag: () => eventsClaude(524288),
 };
 
 /**
@@ -217,17 +217,16 @@ const SCENARIOS = {
  * really sees (Claude's streamed output), unlike the `ctx.log` flood, where every event is
  * also a committed `job_events` row and a JS→native round trip.
  */
-async function eventsClaude() {
+async function eventsClaude(buffer = null) {
   const fs = require('node:fs');
   const dir = lib.tempDir('fakeclaude');
   const cli = path.join(dir, 'claude');
   const lines = Number(lib.flag('lines', 150000));
   fs.writeFileSync(cli, `#!/bin/sh\nyes 'a line of streamed output from the fake claude cli' | head -n ${lines}\n`);
   fs.chmodSync(cli, 0o755);
-  // `--buffer=N` sets `eventBuffer`: with the default (16k) a producer this fast outruns one
-  // JS listener and the listener gets `lagged`; a window as large as the burst shows the
+  // `buffer` sets `eventBuffer`: with the default (16k) a producer this fast outruns one JS
+  // listener and the listener gets `lagged`; a window as large as the burst shows the
   // loss-free delivery rate.
-  const buffer = lib.flag('buffer', null);
   const backend = await openBackend('eventsclaude', { claudePath: cli, ...(buffer ? { eventBuffer: Number(buffer) } : {}) });
   let n = 0;
   let first = 0;

@@ -139,24 +139,3 @@ impl Completions {
         Ok(())
     }
 }
-
-/// A future whose panic becomes an `Err` instead of unwinding through the runtime: a call
-/// whose operation panics still gets an answer (an internal error), never a promise that
-/// hangs forever.
-pub(crate) struct CatchUnwind<F>(pub std::pin::Pin<Box<F>>);
-
-impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(_) => std::task::Poll::Ready(Err(())),
-        }
-    }
-}

@@ -83,7 +83,8 @@ fn run(shared: std::sync::Weak<Shared>, ctx: JobCtx) -> BoxFuture<Outcome> {
         let job_id = ctx.job_id().to_string();
         let (tx, rx) = oneshot::channel();
         lock(&shared.js_jobs.pending).insert(job_id.clone(), tx);
-        let message = json!({ "kind": "run", "job": ctx.job, "attempt": ctx.attempt }).to_string();
+        let message =
+            json!({ "kind": "run", "job": &*ctx.job, "attempt": ctx.attempt }).to_string();
         if dispatcher.call(message, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
             lock(&shared.js_jobs.pending).remove(&job_id);
             return Err(Failure::new("the JS environment of this handler is gone"));

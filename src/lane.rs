@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A call's work.
@@ -132,11 +132,8 @@ impl Lane {
 /// unwind (the call is then dropped).
 fn poll_once(mut work: Work) -> Option<Work> {
     let mut cx = Context::from_waker(Waker::noop());
-    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        work.as_mut().poll(&mut cx).is_pending()
-    }));
-    match polled {
-        Ok(true) => Some(work),
-        _ => None,
+    match enttok_core::unwind::poll_caught(work.as_mut(), &mut cx) {
+        Poll::Pending => Some(work),
+        Poll::Ready(_) => None,
     }
 }

@@ -112,9 +112,11 @@ impl NativeBackend {
         let answers = self.completions.sender();
         lane::submit(Box::pin(async move {
             let work = Box::pin(async move { ops::dispatch(shared, &op, &args_json).await });
-            let outcome = completions::CatchUnwind(work)
+            // A panicking operation still answers (an internal error), never a promise that
+            // hangs forever.
+            let outcome = enttok_core::unwind::CatchUnwind(work)
                 .await
-                .unwrap_or_else(|()| Err(enttok_core::Error::internal("the operation panicked")));
+                .unwrap_or_else(|_| Err(enttok_core::Error::internal("the operation panicked")));
             answers.complete(id, outcome);
         }))
     }

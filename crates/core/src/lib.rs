@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod unwind;
 pub mod validate;
 
 pub use backend::{Backend, Status};

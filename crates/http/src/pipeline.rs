@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use enttok_core::unwind::CatchUnwind;
 use enttok_core::{Backend, Error, Event, Level};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, HOST, LOCATION};
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::guard::{is_preflight, preflight, Guard, OriginCheck, TOKEN_HEADER};
 use crate::input::{declared_too_large, decode_body, parse_query, read_body, BodyError};
 use crate::reply::{add_cors, error_reply, into_response, Body, Reply};
-use crate::router::{Access, Action, Call, HandlerFuture, Lookup, Route, Router};
+use crate::router::{Access, Action, Call, Lookup, Route, Router};
 use crate::server::Tuning;
 
 /// Everything a request needs, shared by every connection of one server.
@@ -142,7 +143,9 @@ async fn run(state: &Arc<State>, route: &Route, call: Call) -> Reply {
         std::panic::catch_unwind(AssertUnwindSafe(|| handler(call)))
     };
     let outcome = match started {
-        Ok(future) => InCore(CatchUnwind(future), &state.core_rt).await,
+        Ok(future) => InCore(CatchUnwind(future), &state.core_rt)
+            .await
+            .map_err(drop),
         Err(_) => Err(()),
     };
     match outcome {
@@ -226,22 +229,6 @@ impl<F: Future + Unpin> Future for InCore<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let _core = self.1.enter();
         Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-/// Turns a panic while polling the handler future into `Err(())`.
-struct CatchUnwind(HandlerFuture);
-
-impl Future for CatchUnwind {
-    type Output = Result<enttok_core::Result<Reply>, ()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(_) => Poll::Ready(Err(())),
-        }
     }
 }
 

@@ -75,7 +75,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 #[derive(Clone)]
 pub struct JobCtx {
     /// The job as it was claimed.
-    pub job: JobRecord,
+    pub job: Arc<JobRecord>,
     /// 1 for the first run.
     pub attempt: i64,
     pub(crate) store: Arc<Store>,

@@ -239,7 +239,7 @@ impl JobSystem {
         }
         Ok(JobCtx {
             attempt: 0,
-            job: (*job).clone(),
+            job,
             store: Arc::clone(&self.store),
             bus: Arc::clone(&self.bus),
             abort,
@@ -279,7 +279,7 @@ impl JobSystem {
         // Jobs a batch took but no worker started stay queued, free for the next open.
         let taken: Vec<String> = lock(&self.claimed)
             .drain(..)
-            .map(|c| c.record.job_id)
+            .map(|c| c.record.job_id.clone())
             .collect();
         if !taken.is_empty() {
             self.store
@@ -388,17 +388,15 @@ impl JobSystem {
                     requeued: false,
                 };
             }
-            live.aborts.insert(
-                job_id.clone(),
-                (abort.clone(), Arc::new(claimed.record.clone())),
-            );
+            live.aborts
+                .insert(job_id.clone(), (abort.clone(), Arc::clone(&claimed.record)));
         }
         self.active.fetch_add(1, Ordering::Relaxed);
 
         let outcome = match self.handler(&claimed.record.job_type) {
             Some(handler) => {
                 let ctx = JobCtx {
-                    job: claimed.record.clone(),
+                    job: Arc::clone(&claimed.record),
                     attempt: claimed.attempt,
                     store: Arc::clone(&self.store),
                     bus: Arc::clone(&self.bus),
@@ -415,47 +413,55 @@ impl JobSystem {
             )))),
         };
 
-        let requeued = matches!(&outcome, Some(Err(_)))
-            && abort.reason().is_none()
-            && claimed.retry_failures
-            && claimed.attempt < claimed.max_attempts;
-        let stored = match (abort.reason(), outcome) {
+        let settling = match (abort.reason(), outcome) {
             // Canceled: the cancel already wrote the final state; the outcome is discarded.
             // Shutdown: the job stays as it is; close() applies the recovery policy.
             (Some(AbortReason::Canceled | AbortReason::Shutdown), _) | (None, None) => {
                 let id = job_id.clone();
-                self.store.write_later(move |c| queue::release(c, &id))
+                Settling {
+                    job_id: job_id.clone(),
+                    stored: self.store.write_later(move |c| queue::release(c, &id)),
+                    requeued: false,
+                }
             }
             // The final write also releases the hold, saving a statement per job.
             (None, Some(outcome)) => self.finish(&claimed, outcome),
         };
         lock(&self.live).aborts.remove(&job_id);
         self.active.fetch_sub(1, Ordering::Relaxed);
+        settling
+    }
+
+    /// Queues the outcome's write (which also releases the job).
+    fn finish(&self, claimed: &Claimed, outcome: Outcome) -> Settling {
+        let job_id = claimed.record.job_id.clone();
+        let id = job_id.clone();
+        let bus = Arc::clone(&self.bus);
+        let retry = claimed.retry_failures && claimed.attempt < claimed.max_attempts;
+        let (stored, requeued) = match outcome {
+            Ok(success) => (
+                self.store
+                    .write_later(move |c| write_success(c, &bus, &id, success)),
+                false,
+            ),
+            Err(failure) if retry => {
+                let attempt = claimed.attempt;
+                let message = failure.message();
+                let stored = self.store.write_later(move |c| {
+                    queue::requeue_after_failure(c, &id, attempt, &message).map(|_| ())
+                });
+                (stored, true)
+            }
+            Err(failure) => (
+                self.store
+                    .write_later(move |c| write_failure(c, &bus, &id, failure)),
+                false,
+            ),
+        };
         Settling {
             job_id,
             stored,
             requeued,
-        }
-    }
-
-    /// Queues the outcome's write (which also releases the job).
-    fn finish(&self, claimed: &Claimed, outcome: Outcome) -> oneshot::Receiver<Result<()>> {
-        let job_id = claimed.record.job_id.clone();
-        let bus = Arc::clone(&self.bus);
-        match outcome {
-            Ok(success) => self
-                .store
-                .write_later(move |c| write_success(c, &bus, &job_id, success)),
-            Err(failure) if claimed.retry_failures && claimed.attempt < claimed.max_attempts => {
-                let attempt = claimed.attempt;
-                let message = failure.message();
-                self.store.write_later(move |c| {
-                    queue::requeue_after_failure(c, &job_id, attempt, &message).map(|_| ())
-                })
-            }
-            Err(failure) => self
-                .store
-                .write_later(move |c| write_failure(c, &bus, &job_id, failure)),
         }
     }
 
@@ -539,12 +545,8 @@ async fn execute(
 }
 
 /// The failure of a handler that panicked, with the panic's text.
-fn panicked(panic: Box<dyn std::any::Any + Send>) -> Failure {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "handler panicked".into());
+fn panicked(panic: crate::unwind::Panic) -> Failure {
+    let text = crate::unwind::panic_text(&panic, "handler panicked");
     Failure::with_code(format!("handler panicked: {text}"), "panic")
 }
 
@@ -558,21 +560,17 @@ struct HandlerRun {
 }
 
 impl std::future::Future for HandlerRun {
-    type Output = std::result::Result<Outcome, Box<dyn std::any::Any + Send>>;
+    type Output = std::result::Result<Outcome, crate::unwind::Panic>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let inner = self.inner.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(std::task::Poll::Ready(outcome)) => std::task::Poll::Ready(Ok(outcome)),
-            Ok(std::task::Poll::Pending) => {
-                self.store.flush();
-                std::task::Poll::Pending
-            }
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        let polled = crate::unwind::poll_caught(self.inner.as_mut(), cx);
+        if polled.is_pending() {
+            self.store.flush();
         }
+        polled
     }
 }
 

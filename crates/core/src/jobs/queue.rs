@@ -209,7 +209,7 @@ pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String,
 /// A job a worker took.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub record: JobRecord,
+    pub record: std::sync::Arc<JobRecord>,
     pub attempt: i64,
     pub max_attempts: i64,
     pub retry_failures: bool,
@@ -270,7 +270,7 @@ fn claim_one(tx: &Connection, types_json: &str) -> Result<Option<Claimed>> {
         .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE rowid = ?1"))?
         .query_row(params![rowid], JobRecord::from_row)?;
     Ok(Some(Claimed {
-        record,
+        record: std::sync::Arc::new(record),
         attempt: attempts + 1,
         max_attempts,
         retry_failures: retry != 0,

@@ -33,6 +33,8 @@ pub(super) struct Counters {
     pub commits: AtomicU64,
     /// Checkpoints the thread ran.
     pub checkpoints: AtomicU64,
+    /// Group transactions the writer ran (how well writes were batched; tests, benchmarks).
+    pub groups: AtomicU64,
 }
 
 /// The running checkpoint thread; stopped by [`Checkpointer::stop`] or when dropped.

@@ -45,9 +45,7 @@ pub struct Store {
     pending: Mutex<VecDeque<group::Pending>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
-    /// Groups committed, for tests and benchmarks (how well writes were batched).
-    groups: std::sync::atomic::AtomicU64,
-    /// Commit counter shared with the checkpoint thread.
+    /// Commit and group counters, shared with the checkpoint thread.
     counters: Arc<checkpoint::Counters>,
     checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
 }
@@ -126,7 +124,6 @@ impl Store {
             pending: Mutex::new(VecDeque::new()),
             readers,
             next_reader: AtomicUsize::new(0),
-            groups: std::sync::atomic::AtomicU64::new(0),
             counters,
             checkpointer: Mutex::new(Some(checkpointer)),
         })
@@ -135,7 +132,7 @@ impl Store {
     /// How many group transactions ran so far (see `group`): with N grouped writes, N means
     /// no batching happened, fewer means writes shared commits.
     pub fn groups_run(&self) -> u64 {
-        self.groups.load(Ordering::Relaxed)
+        self.counters.groups.load(Ordering::Relaxed)
     }
 
     /// How many background WAL checkpoints ran (see `checkpoint`).
@@ -324,7 +321,7 @@ impl Store {
                 return true;
             }
             let groups = group::run_batch(conn.as_mut(), batch);
-            self.groups.fetch_add(groups, Ordering::Relaxed);
+            self.counters.groups.fetch_add(groups, Ordering::Relaxed);
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
         }
         false
