@@ -235,6 +235,7 @@ impl<F: Future + Unpin> Future for InCore<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::HandlerFuture;
 
     #[tokio::test]
     async fn a_panicking_handler_future_becomes_an_error() {
