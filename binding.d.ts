@@ -43,8 +43,16 @@ export declare class NativeSubscription {
   unsubscribe(): void
 }
 
+/** `CalendarEvent[]` in columns (see `enttok_core::calendar::EventColumns` for the shape). */
+export interface EventColumns {
+  text: string
+  spans: Uint32Array
+  json: string
+  cells: Float64Array
+}
+
 /**
  * Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
- * `on_answers(batchJson)` receives the answers of `call` (see `completions`).
+ * `on_answers(batchJson, columns)` receives the answers of `call` (see `completions`).
  */
-export declare function open(optionsJson: string, onAnswers: (arg: string) => void): Promise<NativeBackend>
+export declare function open(optionsJson: string, onAnswers: (arg: Delivery) => void): Promise<NativeBackend>

@@ -84,7 +84,7 @@ async function fakeGoogle() {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${server.address().port}`;
   return {
-    base, requests, flows, tomorrow,
+    base, requests, flows, tomorrow, events,
     endpoints: {
       googleAuthUrl: `${base}/auth`,
       googleTokenUrl: `${base}/token`,
@@ -324,4 +324,60 @@ test('with the HTTP adapter running, the OAuth redirect uses its port and it ser
     assert.equal(page.status, 200);
     assert.ok((await page.text()).includes('Authorization Successful!'));
   }
+});
+
+test('listCalendarEvents from JS equals GET /calendar/events: every field, text in any script, nulls', async (t) => {
+  const fake = await fakeGoogle();
+  // Many events of every shape, so the columns the JS side rebuilds from are exercised:
+  // non-ASCII text (UTF-16 offsets), quotes and newlines, missing fields, all-day, attendees.
+  const base = Date.parse('2030-01-01T00:00:00Z');
+  const titles = ['주간 회의', 'Café ☕ "sync"', 'emoji 🎉🎉 party', 'line\nbreak\ttab', 'x', '', 'ASCII only title here'];
+  for (let k = 0; k < 120; k += 1) {
+    const start = new Date(base + k * 3600 * 1000);
+    const e = {
+      kind: 'calendar#event', id: `bulk-${k}`, status: k % 11 === 0 ? 'tentative' : 'confirmed', summary: titles[k % titles.length],
+      htmlLink: `https://www.google.com/calendar/event?eid=bulk${k}`, created: '2024-01-01T00:00:00.000Z', updated: `2024-01-0${1 + (k % 9)}T00:00:00.000Z`,
+    };
+    if (k % 5 === 0) {
+      e.start = { date: rfc(start).slice(0, 10) };
+      e.end = { date: rfc(new Date(start.getTime() + 86400000)).slice(0, 10) };
+    } else {
+      e.start = { dateTime: rfc(start), timeZone: k % 2 ? 'Asia/Seoul' : 'America/Los_Angeles' };
+      e.end = { dateTime: rfc(new Date(start.getTime() + 45 * 60000)) };
+    }
+    if (k % 3 === 0) e.description = `설명 ${k} — «notes» \\ backslash`;
+    if (k % 4 === 0) e.location = 'Room 😀';
+    if (k % 6 === 0) e.organizer = { email: `o${k}@example.com`, displayName: '주최자' };
+    if (k % 7 === 0) e.attendees = [{ email: 'a@example.com', responseStatus: 'accepted' }, { email: 'ü@example.com', optional: true }];
+    if (k % 8 === 0) e.visibility = 'private';
+    if (k % 9 === 0) e.hangoutLink = `https://meet.google.com/aaa-${k}`;
+    fake.events[k % 2 ? PRIMARY : HOLIDAYS].push(e);
+  }
+  const { backend } = await openGoogle(t, fake);
+  const expires = new Date(Date.now() + 3600 * 1000).toISOString();
+  const account = await backend.createCalendarAccount({
+    provider: 'google', email: EMAIL, credentials: { access_token: ACCESS, refresh_token: REFRESH, expires_in: 3599, expires_at: expires },
+  });
+  const { job_id } = await backend.syncCalendarAccount(account.account_id, {});
+  assert.equal((await waitForJob(backend, job_id)).status, 'succeeded');
+  const { port, token } = await backend.startHttp();
+  const query = { start: '2020-01-01T00:00:00Z', end: '2031-01-01T00:00:00Z', selected_only: false };
+  const fromJs = await backend.listCalendarEvents(query);
+  const res = await fetch(`http://127.0.0.1:${port}/calendar/events?${new URLSearchParams(query)}`, { headers: { 'X-Backend-Token': token } });
+  assert.equal(res.status, 200);
+  const fromHttp = (await res.json()).events;
+  assert.ok(fromJs.length >= 120, `${fromJs.length} events`);
+  assert.deepEqual(fromJs, fromHttp);
+  for (const e of fromJs) assert.deepEqual(Object.keys(e), Object.keys(fromHttp[0]));
+  assert.ok(fromJs.some((e) => e.title === '주간 회의') && fromJs.some((e) => e.location === 'Room 😀'));
+  assert.ok(fromJs.some((e) => e.organizer === null) && fromJs.some((e) => e.organizer && e.organizer.displayName === '주최자'));
+  assert.ok(fromJs.some((e) => e.all_day) && fromJs.some((e) => e.description === null));
+  // The objects are plain data: each its own, safe to change and to clone (Electron IPC).
+  fromJs[0].title = 'changed';
+  fromJs[0].attendees = 'changed';
+  const again = await backend.listCalendarEvents(query);
+  assert.deepEqual(again, fromHttp);
+  assert.deepEqual(structuredClone(again), fromHttp);
+  const withOrganizer = again.filter((e) => e.organizer);
+  assert.notEqual(withOrganizer[0].organizer, withOrganizer[1].organizer);
 });

@@ -7,40 +7,82 @@
 //! that finds the buffer empty schedules a JS call; that call takes everything buffered by
 //! then. `index.js` keeps the promises by id and settles them from the batch.
 //!
+//! `listCalendarEvents` answers in columns instead of JSON (`ops::Answer::Events`): its entry
+//! is `[id, 2, k]` and the columns travel beside the batch text, as the `k`-th element of the
+//! second argument (strings and typed arrays; `index.js` builds the objects).
+//!
 //! The function is weak (it never keeps Node alive by itself); while calls are pending,
 //! `index.js` holds it (`hold(true)`), so a pending call keeps the process alive exactly like a
 //! pending promise of any other I/O.
 
 use std::cell::Cell;
+use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::{Float64Array, FnArgs, Function, Uint32Array};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
+use napi_derive::napi;
+
+use crate::ops::Answer;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The threadsafe function that hands a batch (a JSON array text) to the JS callback.
-type Deliver = ThreadsafeFunction<(), (), String, Status, false, true>;
+/// `CalendarEvent[]` in columns (see `enttok_core::calendar::EventColumns` for the shape).
+#[napi(object)]
+pub struct EventColumns {
+    pub text: String,
+    pub spans: Uint32Array,
+    pub json: String,
+    pub cells: Float64Array,
+}
+
+impl From<enttok_core::calendar::EventColumns> for EventColumns {
+    fn from(c: enttok_core::calendar::EventColumns) -> Self {
+        EventColumns {
+            text: c.text,
+            spans: Uint32Array::new(c.spans),
+            json: c.json,
+            cells: Float64Array::new(c.cells),
+        }
+    }
+}
+
+/// What one delivery hands to the JS callback: the batch text and the columns it refers to
+/// (`None` when it refers to none, the usual case).
+pub(crate) type Delivery = FnArgs<(String, Option<Vec<EventColumns>>)>;
+
+/// The threadsafe function that hands a batch to the JS callback.
+type Deliver = ThreadsafeFunction<(), (), Delivery, Status, false, true>;
+
+/// Answers waiting for the JS thread.
+#[derive(Default)]
+struct Pending {
+    /// `[id,ok,json]` entries joined by commas; empty when no delivery is scheduled.
+    entries: String,
+    /// The columns of `[id,2,k]` entries, `k` being the index here.
+    columns: Vec<enttok_core::calendar::EventColumns>,
+}
 
 /// Where finished calls wait for the JS thread.
 #[derive(Default)]
 struct Buffer {
-    /// `[id,ok,json]` entries joined by commas; empty when no delivery is scheduled.
-    entries: Mutex<String>,
+    pending: Mutex<Pending>,
 }
 
 impl Buffer {
-    /// Takes every buffered answer as one JSON array text.
-    fn take_batch(&self) -> String {
-        let entries = std::mem::take(&mut *lock(&self.entries));
+    /// Takes every buffered answer: one JSON array text and the columns it refers to.
+    fn take_batch(&self) -> Delivery {
+        let Pending { entries, columns } = std::mem::take(&mut *lock(&self.pending));
         let mut batch = String::with_capacity(entries.len() + 2);
         batch.push('[');
         batch.push_str(&entries);
         batch.push(']');
-        batch
+        let columns =
+            (!columns.is_empty()).then(|| columns.into_iter().map(EventColumns::from).collect());
+        (batch, columns).into()
     }
 }
 
@@ -53,18 +95,29 @@ pub(crate) struct Sender {
 
 impl Sender {
     /// Buffers the answer of call `id` and schedules a delivery if none is pending.
-    pub fn complete(&self, id: u32, outcome: enttok_core::Result<String>) {
-        let entry = match outcome {
-            Ok(json) => format!("[{id},1,{json}]"),
-            Err(err) => format!("[{id},0,{}]", err.to_json()),
-        };
+    pub fn complete(&self, id: u32, outcome: enttok_core::Result<Answer>) {
         let first = {
-            let mut entries = lock(&self.buffer.entries);
-            let first = entries.is_empty();
+            let mut pending = lock(&self.buffer.pending);
+            let first = pending.entries.is_empty();
             if !first {
-                entries.push(',');
+                pending.entries.push(',');
             }
-            entries.push_str(&entry);
+            // Written in place: a large answer is not copied once more through `format!`.
+            let Pending { entries, columns } = &mut *pending;
+            // Writing to a `String` cannot fail.
+            let _ = match outcome {
+                Ok(Answer::Json(json)) => {
+                    let written = write!(entries, "[{id},1,");
+                    entries.push_str(&json);
+                    entries.push(']');
+                    written
+                }
+                Ok(Answer::Events(events)) => {
+                    columns.push(events);
+                    write!(entries, "[{id},2,{}]", columns.len() - 1)
+                }
+                Err(err) => write!(entries, "[{id},0,{}]", err.to_json()),
+            };
             first
         };
         if first {
@@ -85,7 +138,7 @@ pub(crate) struct Completions {
 
 impl Completions {
     /// Wires `callback(batchJson)` as the receiver of answers (on the JS thread).
-    pub fn channel(callback: Function<'_, String, ()>) -> napi::Result<Sender> {
+    pub fn channel(callback: Function<'_, Delivery, ()>) -> napi::Result<Sender> {
         let buffer = Arc::new(Buffer::default());
         let source = Arc::clone(&buffer);
         let deliver: Deliver = callback

@@ -59,12 +59,12 @@ pub struct NativeBackend {
 }
 
 /// Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
-/// `on_answers(batchJson)` receives the answers of `call` (see `completions`).
+/// `on_answers(batchJson, columns)` receives the answers of `call` (see `completions`).
 #[napi(ts_return_type = "Promise<NativeBackend>")]
 pub fn open<'env>(
     env: &'env Env,
     options_json: String,
-    on_answers: Function<'_, String, ()>,
+    on_answers: Function<'_, completions::Delivery, ()>,
 ) -> napi::Result<Object<'env>> {
     let answers = completions::Completions::channel(on_answers)?;
     let options: serde_json::Value = serde_json::from_str(&options_json).map_err(|e| {

@@ -45,12 +45,31 @@ fn to_json<T: Serialize>(value: T) -> Result<String> {
     Ok(serde_json::to_string(&value)?)
 }
 
-/// Runs `op` with the JSON array `args_json`; resolves to the JSON text of the result.
-pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> Result<String> {
+/// The result of an operation as it crosses to JS.
+pub(crate) enum Answer {
+    /// JSON text (every operation but one).
+    Json(String),
+    /// `listCalendarEvents`: the events in columns, rebuilt into objects by `index.js`. A
+    /// month can hold thousands of events, and parsing them from JSON cost the JS thread more
+    /// than the whole listing (see `enttok_core::calendar::EventColumns`).
+    Events(enttok_core::calendar::EventColumns),
+}
+
+/// Runs `op` with the JSON array `args_json`.
+pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> Result<Answer> {
     let args = match serde_json::from_str::<Value>(args_json) {
         Ok(Value::Array(items)) => Args(items),
         _ => return Err(Error::BadRequest("arguments must be a JSON array".into())),
     };
+    if op == "listCalendarEvents" {
+        let list = shared.backend.list_calendar_events(args.value(0)).await?;
+        return Ok(Answer::Events(list.into_columns()?));
+    }
+    dispatch_json(&shared, op, &args).await.map(Answer::Json)
+}
+
+/// Runs an operation that answers JSON text.
+async fn dispatch_json(shared: &Arc<Shared>, op: &str, args: &Args) -> Result<String> {
     let b = &shared.backend;
     match op {
         "health" => to_json(b.health()?),
@@ -77,7 +96,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> 
             .await?;
             Ok("null".into())
         }
-        "startHttp" => start_http(&shared, args.value(0)).await,
+        "startHttp" => start_http(shared, args.value(0)).await,
         // Claude (CONTRACT.md §4.3, §11)
         "spawnClaude" => to_json(b.spawn_claude(args.value(0)).await?),
         "createClaudeSession" => to_json(b.create_claude_session().await?),
@@ -123,7 +142,6 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> 
             )
             .await?,
         ),
-        "listCalendarEvents" => to_json(b.list_calendar_events(args.value(0)).await?),
         "syncCalendarAccount" => to_json(
             b.sync_calendar_account(&args.path(0, "account_id")?, args.value(1))
                 .await?,
@@ -154,7 +172,7 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> 
         ),
         // Activity (CONTRACT.md §10)
         "listActivityEvents" => to_json(b.list_activity_events(args.value(0)).await?),
-        "stopHttp" => stop_http(&shared).await,
+        "stopHttp" => stop_http(shared).await,
         other => {
             b.check_open()?;
             Err(Error::Internal {

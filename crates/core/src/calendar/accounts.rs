@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::event_list::{Builder, EventList};
 pub use super::json_column::JsonColumn;
@@ -281,7 +281,7 @@ pub struct EventQuery {
 /// index. There are a handful, so joining in memory costs one small query instead of an index
 /// probe and a table lookup per event row.
 type Calendars = (
-    HashMap<(String, String), (usize, bool)>,
+    FxHashMap<(String, String), (usize, bool)>,
     Vec<(Option<String>, Option<String>)>,
 );
 
@@ -290,7 +290,7 @@ fn calendars_by_key(conn: &Connection) -> Result<Calendars> {
         "SELECT account_id, calendar_id, background_color, name, selected FROM calendar_calendars",
     )?;
     let mut rows = stmt.query([])?;
-    let (mut keys, mut infos) = (HashMap::new(), Vec::new());
+    let (mut keys, mut infos) = (FxHashMap::default(), Vec::new());
     while let Some(r) = rows.next()? {
         let selected = r.get::<_, Option<i64>>(4)?.unwrap_or(1) != 0;
         keys.insert((r.get(0)?, r.get(1)?), (infos.len(), selected));

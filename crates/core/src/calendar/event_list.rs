@@ -12,23 +12,27 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::accounts::CalendarEvent;
+use super::event_columns::EventColumns;
 use crate::error::Result;
 
 /// A text column of a row: offset and length in the buffer; `None` for NULL.
-type Span = Option<(u32, u32)>;
+pub(super) type Span = Option<(u32, u32)>;
 
 /// One row: spans of its text columns, its numbers, and its calendar's index.
 #[derive(Debug, Clone)]
-struct Row {
+pub(super) struct Row {
     /// account_id, event_id, calendar_id, title, description, start_time, end_time, location,
     /// conference_url, visibility, status, organizer, attendees, html_link, time_zone,
     /// created_at, updated_at.
-    text: [Span; 17],
-    start_ts: Option<i64>,
-    end_ts: Option<i64>,
-    all_day: bool,
-    calendar: usize,
+    pub text: [Span; 17],
+    pub start_ts: Option<i64>,
+    pub end_ts: Option<i64>,
+    pub all_day: bool,
+    pub calendar: usize,
 }
+
+/// `calendar_color` and `calendar_name` of each calendar the rows point at.
+pub(super) type CalendarInfo = Vec<(Option<String>, Option<String>)>;
 
 /// `CalendarEvent[]` of `listCalendarEvents`, in order; serializes to the contract's JSON.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +40,7 @@ pub struct EventList {
     buf: String,
     rows: Vec<Row>,
     /// `calendar_color` and `calendar_name` of the calendars the rows point at.
-    calendars: Vec<(Option<String>, Option<String>)>,
+    calendars: CalendarInfo,
 }
 
 /// Collects rows into an [`EventList`].
@@ -46,7 +50,7 @@ pub(super) struct Builder {
 
 impl Builder {
     /// An empty list over the given calendars (color, name).
-    pub fn new(calendars: Vec<(Option<String>, Option<String>)>) -> Builder {
+    pub fn new(calendars: CalendarInfo) -> Builder {
         Builder {
             list: EventList {
                 calendars,
@@ -100,6 +104,16 @@ impl EventList {
     /// True when there is no event.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// The list in columns, the shape the JS binding hands over (see [`EventColumns`]).
+    pub fn into_columns(self) -> Result<EventColumns> {
+        super::event_columns::to_columns(self)
+    }
+
+    /// The text buffer, the rows and the calendars.
+    pub(super) fn into_parts(self) -> (String, Vec<Row>, CalendarInfo) {
+        (self.buf, self.rows, self.calendars)
     }
 
     /// The events as owned structs (for Rust callers that inspect them; the JS and HTTP

@@ -17,6 +17,7 @@ pub mod accounts;
 mod api;
 mod callback_listener;
 mod credentials;
+mod event_columns;
 mod event_list;
 mod google;
 mod http;
@@ -34,6 +35,7 @@ use crate::jobs::{JobSystem, CALENDAR_SYNC};
 
 pub use crate::email::normalize_email;
 pub use accounts::{CalendarAccount, CalendarEvent, CalendarListItem, JsonColumn};
+pub use event_columns::{EventColumns, Field, CELLS_PER_ROW, FIELDS};
 pub use event_list::EventList;
 pub use mapping::{map_event, EventRow};
 

@@ -52,9 +52,17 @@ pub struct JobRecord {
     pub error: Value,
 }
 
+/// The columns [`JobRecord::from_row`] reads, in order, as a literal: queries are written with
+/// `concat!` so that no SQL text is formatted per call (the statement cache hashes the text).
+macro_rules! job_columns {
+    () => {
+        "job_id, type, status, created_at, updated_at, progress, message, payload_json, result_json, error_json"
+    };
+}
+pub(crate) use job_columns;
+
 /// Columns [`JobRecord::from_row`] reads, in order.
-pub const JOB_COLUMNS: &str =
-    "job_id, type, status, created_at, updated_at, progress, message, payload_json, result_json, error_json";
+pub const JOB_COLUMNS: &str = job_columns!();
 
 /// Parses a stored JSON column; text that is not JSON is returned as a string, never an error
 /// (a database written by hand or by the original must still list).

@@ -123,10 +123,14 @@ pub fn insert(conn: &mut Connection, bus: &Bus, job: NewJob) -> Result<(Created,
 
 /// One job, or `E_NOT_FOUND` `job not found`.
 pub fn get(conn: &Connection, job_id: &str) -> Result<JobRecord> {
-    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"))?
-        .query_row(params![job_id], JobRecord::from_row)
-        .optional()?
-        .ok_or_else(|| Error::NotFound("job not found".into()))
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE job_id = ?1"
+    ))?
+    .query_row(params![job_id], JobRecord::from_row)
+    .optional()?
+    .ok_or_else(|| Error::NotFound("job not found".into()))
 }
 
 /// Jobs, newest first (`created_at DESC, rowid ASC`), optionally filtered.
@@ -267,7 +271,11 @@ fn claim_one(tx: &Connection, types_json: &str) -> Result<Option<Claimed>> {
     tx.prepare_cached("UPDATE jobs SET attempts = attempts + 1, claimed = 1 WHERE rowid = ?1")?
         .execute(params![rowid])?;
     let record = tx
-        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE rowid = ?1"))?
+        .prepare_cached(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE rowid = ?1"
+        ))?
         .query_row(params![rowid], JobRecord::from_row)?;
     Ok(Some(Claimed {
         record: std::sync::Arc::new(record),
