@@ -3,7 +3,11 @@
 // Loopback only. Figures only.
 //
 //   node bench/http.js [--runs=2] [--duration=10] [--clients=1000] [--only=health,ws_load,...]
-//                      [--generator=wrk|autocannon]
+//                      [--generator=wrk|autocannon] [--pairs=N]
+//
+// --pairs=N (with bun in --only, or no --only) measures ours and Bun + Elysia interleaved, N
+// pairs per route, and reports the median ratio: the fair comparison on a machine whose speed
+// drifts.
 //
 // Load generator for the request/response routes: `wrk` (C, one thread: `-t1 -c64 -d10s
 // --latency`) when it is on PATH, else autocannon (Node, forked bench/http-client.js). The choice
@@ -298,7 +302,24 @@ async function main() {
   }
   const bun = want('bun') ? findBun() : null;
   if (want('bun') && !bun) console.log('  Bun + Elysia comparison skipped: no bun (npm install --prefix bench/bun-elysia)');
-  if (bun) {
+  if (bun && lib.flag('pairs', null)) {
+    // Interleaved: ours then Bun, route by route, `pairs` times. This VM's speed drifts up to
+    // 2x over minutes, so only a ratio measured within the same minute is meaningful; the
+    // median of the per-pair ratios is reported.
+    const pairs = Number(lib.flag('pairs', 3));
+    for (const [key, label] of routes) {
+      if (!want(key)) continue;
+      const ratios = [];
+      for (let i = 0; i < pairs; i += 1) {
+        const ours = await cannonScenario(key, duration);
+        const theirs = await bunScenario(bun, key, duration);
+        ratios.push(ours.rps / theirs.rps);
+        console.log(`  [pair ${i + 1} ${key}] ours ${lib.round(ours.rps, 0)} req/s, Bun ${lib.round(theirs.rps, 0)} req/s, ratio ${lib.round(ours.rps / theirs.rps, 3)}`);
+      }
+      ratios.sort((a, b) => a - b);
+      report.add(`${label}: ours / Bun + Elysia, median of ${pairs} interleaved pairs`, [lib.quantile(ratios, 0.5)], 'x', { digits: 2, target: '>= 1.5x', meets: (v) => v >= 1.5 });
+    }
+  } else if (bun) {
     for (const [key, label] of routes) {
       const r = await best(runs, () => bunScenario(bun, key, duration));
       for (const x of r) console.log(`  [bun ${key}] ${generator}: ${lib.round(x.rps, 0)} req/s, p99 ${x.p99_ms} ms`);
