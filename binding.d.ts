@@ -55,4 +55,4 @@ export interface EventColumns {
  * Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
  * `on_answers(batchJson, columns)` receives the answers of `call` (see `completions`).
  */
-export declare function open(optionsJson: string, onAnswers: (arg: Delivery) => void): Promise<NativeBackend>
+export declare function open(optionsJson: string, onAnswers: (batchJson: string, columns: EventColumns[] | undefined | null) => void): Promise<NativeBackend>

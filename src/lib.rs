@@ -60,7 +60,10 @@ pub struct NativeBackend {
 
 /// Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
 /// `on_answers(batchJson, columns)` receives the answers of `call` (see `completions`).
-#[napi(ts_return_type = "Promise<NativeBackend>")]
+#[napi(
+    ts_args_type = "optionsJson: string, onAnswers: (batchJson: string, columns: EventColumns[] | undefined | null) => void",
+    ts_return_type = "Promise<NativeBackend>"
+)]
 pub fn open<'env>(
     env: &'env Env,
     options_json: String,
