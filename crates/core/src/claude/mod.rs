@@ -3,6 +3,7 @@
 //!
 //! - [`cli`]: where the CLI is and which arguments a run gets;
 //! - [`runner`]: one process run (own process group, streamed lines, caps, tree kill);
+//! - `job_object` (Windows only): the run's process tree in a kill-on-close job object;
 //! - [`handler`]: the `claude.spawn` job handler tying both to the job queue and sessions;
 //! - [`sessions`]: the `claude_sessions` / `claude_session_messages` tables;
 //! - [`transcripts`]: read-only access to Claude Code's own JSONL transcripts;
@@ -11,6 +12,8 @@
 mod api;
 pub mod cli;
 mod handler;
+#[cfg(windows)]
+mod job_object;
 mod limiter;
 pub mod runner;
 pub mod sessions;

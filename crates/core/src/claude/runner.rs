@@ -232,6 +232,7 @@ pub async fn run(spec: RunSpec, sink: Sink, abort: &Abort) -> RunOutput {
         }
     };
     let pid = child.id();
+    let tree = Tree::of(&child);
     let stdin_task = write_stdin(&mut child, spec.stdin.clone());
     let out_task = child.stdout.take().map(|r| {
         tokio::spawn(read_lines(
@@ -273,9 +274,10 @@ pub async fn run(spec: RunSpec, sink: Sink, abort: &Abort) -> RunOutput {
                 t.abort();
             }
         }
-        _ => stop_tree(&mut child, pid, stdin_task.as_ref()).await,
+        _ => stop_tree(&mut child, &tree, stdin_task.as_ref()).await,
     }
-    let (stdout, stderr) = collect(out_task, err_task, pid, matches!(end, RunEnd::Exited(_))).await;
+    let (stdout, stderr) =
+        collect(out_task, err_task, &tree, matches!(end, RunEnd::Exited(_))).await;
     RunOutput {
         end,
         duration_ms,
@@ -306,7 +308,7 @@ fn write_stdin(child: &mut Child, data: Option<String>) -> Option<JoinHandle<()>
 async fn collect(
     out_task: Option<JoinHandle<StreamResult>>,
     err_task: Option<JoinHandle<StreamResult>>,
-    pid: Option<u32>,
+    tree: &Tree,
     exited: bool,
 ) -> (StreamResult, StreamResult) {
     let (mut out, mut err) = (out_task, err_task);
@@ -314,7 +316,7 @@ async fn collect(
     let mut joined = join_within(&mut out, &mut err, grace).await;
     if !joined && exited {
         // The group is alive while something holds the pipes, so its id is not reused.
-        signal_group(pid, Signal::Kill);
+        tree.signal(Signal::Kill);
         joined = join_within(&mut out, &mut err, KILL_GRACE).await;
     }
     if !joined {
@@ -352,16 +354,16 @@ async fn take(task: Option<JoinHandle<StreamResult>>) -> StreamResult {
 
 /// Stops the tree: stdin closed, SIGTERM to the group, SIGKILL after [`KILL_GRACE`] (also to
 /// grandchildren that outlived the leader), then the child is reaped.
-async fn stop_tree(child: &mut Child, pid: Option<u32>, stdin_task: Option<&JoinHandle<()>>) {
+async fn stop_tree(child: &mut Child, tree: &Tree, stdin_task: Option<&JoinHandle<()>>) {
     if let Some(t) = stdin_task {
         t.abort();
     }
     drop(child.stdin.take());
-    signal_group(pid, Signal::Term);
+    tree.signal(Signal::Term);
     #[cfg(not(unix))]
     let _ = child.start_kill();
     let exited = tokio::time::timeout(KILL_GRACE, child.wait()).await.is_ok();
-    signal_group(pid, Signal::Kill);
+    tree.signal(Signal::Kill);
     if !exited {
         let _ = child.start_kill();
         let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
@@ -373,24 +375,59 @@ enum Signal {
     Kill,
 }
 
-#[cfg(unix)]
-fn signal_group(pid: Option<u32>, signal: Signal) {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) else {
-        return;
-    };
-    let sig = match signal {
-        Signal::Term => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
-    };
-    // SAFETY: killpg only sends a signal; the group id is the child's pid (process_group(0)),
-    // and a failure (ESRCH: the group is gone) is harmless.
-    unsafe {
-        libc::killpg(pid, sig);
-    }
+/// The process tree of one run: the CLI's own process group on Unix (`process_group(0)`), a
+/// job object on Windows (see `job_object`). Dropping it on Windows kills what is left.
+struct Tree {
+    pid: Option<u32>,
+    #[cfg(windows)]
+    job: Option<super::job_object::Job>,
 }
 
-#[cfg(not(unix))]
-fn signal_group(_pid: Option<u32>, _signal: Signal) {}
+impl Tree {
+    /// The tree of a child just spawned.
+    fn of(child: &Child) -> Tree {
+        Tree {
+            pid: child.id(),
+            #[cfg(windows)]
+            job: child.raw_handle().and_then(super::job_object::Job::contain),
+        }
+    }
+
+    /// Signals every process of the tree.
+    #[cfg(unix)]
+    fn signal(&self, signal: Signal) {
+        let Some(pid) = self
+            .pid
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p > 1)
+        else {
+            return;
+        };
+        let sig = match signal {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
+        // SAFETY: killpg only sends a signal; the group id is the child's pid (process_group(0)),
+        // and a failure (ESRCH: the group is gone) is harmless.
+        unsafe {
+            libc::killpg(pid, sig);
+        }
+    }
+
+    /// Windows has no polite signal for a tree: `Term` leaves the CLI to `start_kill`, `Kill`
+    /// terminates the whole job.
+    #[cfg(windows)]
+    fn signal(&self, signal: Signal) {
+        if let (Signal::Kill, Some(job)) = (signal, &self.job) {
+            job.terminate();
+        }
+    }
+
+    #[cfg(not(any(unix, windows)))]
+    fn signal(&self, _signal: Signal) {
+        let _ = self.pid;
+    }
+}
 
 #[cfg(unix)]
 fn exit_code(status: std::process::ExitStatus) -> i32 {
