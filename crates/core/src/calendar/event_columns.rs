@@ -177,6 +177,7 @@ pub(super) fn to_columns(list: EventList) -> Result<EventColumns> {
             text_ref(4)?,
             text_ref(5)?,
             text_ref(6)?,
+            // Epoch seconds: exact in an f64 for any date within ±285 million years.
             row.start_ts.map_or(f64::NAN, |v| v as f64),
             row.end_ts.map_or(f64::NAN, |v| v as f64),
             if row.all_day { 1.0 } else { 0.0 },
