@@ -23,11 +23,9 @@
 //! Every field of [`super::CalendarEvent`] is carried exactly, so the objects equal
 //! `JSON.parse` of the HTTP answer (tested in `__test__/calendar.test.js`).
 
-use rustc_hash::FxHashMap;
-use serde_json::value::RawValue;
-
-use super::event_list::EventList;
+use super::event_list::{EventList, StoredJson};
 use crate::error::{Error, Result};
+use rustc_hash::FxHashMap;
 
 /// How a field of `CalendarEvent` is carried in `cells`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,9 +197,8 @@ pub(super) fn to_columns(list: EventList) -> Result<EventColumns> {
     let json = format!(
         "[{},[{}]]",
         serde_json::to_string(&shared.list)?,
-        values.text
+        values.into_text()?
     );
-    drop(shared);
     Ok(EventColumns {
         text,
         spans,
@@ -232,27 +229,31 @@ impl<'a> Shared<'a> {
     }
 }
 
-/// The organizer and attendee values, as the inside of a JSON array.
+/// The organizer and attendee values, as the inside of a JSON array, written exactly as the
+/// JSON answer writes them ([`StoredJson`]).
 #[derive(Default)]
 struct Values {
-    text: String,
+    text: Vec<u8>,
     count: usize,
 }
 
 impl Values {
     fn push(&mut self, stored: Option<&str>) -> Result<f64> {
-        let Some(stored) = stored else {
+        if stored.is_none() {
             return Ok(NULL);
-        };
+        }
         if self.count > 0 {
-            self.text.push(',');
+            self.text.push(b',');
         }
-        match serde_json::from_str::<&RawValue>(stored) {
-            Ok(raw) => self.text.push_str(raw.get()),
-            Err(_) => self.text.push_str(&serde_json::to_string(stored)?),
-        }
+        serde_json::to_writer(&mut self.text, &StoredJson(stored))?;
         self.count += 1;
         Ok((self.count - 1) as f64)
+    }
+
+    /// The inside of the array as text (serde_json writes UTF-8 only).
+    fn into_text(self) -> Result<String> {
+        String::from_utf8(self.text)
+            .map_err(|_| Error::internal("calendar columns: values are not UTF-8"))
     }
 }
 

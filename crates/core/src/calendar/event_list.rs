@@ -162,7 +162,7 @@ struct RowView<'a> {
 }
 
 /// A stored JSON text: spliced in when valid, else a JSON string; `null` when NULL.
-struct StoredJson<'a>(Option<&'a str>);
+pub(super) struct StoredJson<'a>(pub Option<&'a str>);
 
 impl Serialize for StoredJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

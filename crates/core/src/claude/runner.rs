@@ -378,6 +378,7 @@ enum Signal {
 /// The process tree of one run: the CLI's own process group on Unix (`process_group(0)`), a
 /// job object on Windows (see `job_object`). Dropping it on Windows kills what is left.
 struct Tree {
+    #[cfg(unix)]
     pid: Option<u32>,
     #[cfg(windows)]
     job: Option<super::job_object::Job>,
@@ -385,8 +386,10 @@ struct Tree {
 
 impl Tree {
     /// The tree of a child just spawned.
+    #[cfg_attr(not(any(unix, windows)), allow(unused_variables))]
     fn of(child: &Child) -> Tree {
         Tree {
+            #[cfg(unix)]
             pid: child.id(),
             #[cfg(windows)]
             job: child.raw_handle().and_then(super::job_object::Job::contain),
@@ -424,9 +427,7 @@ impl Tree {
     }
 
     #[cfg(not(any(unix, windows)))]
-    fn signal(&self, _signal: Signal) {
-        let _ = self.pid;
-    }
+    fn signal(&self, _signal: Signal) {}
 }
 
 #[cfg(unix)]
