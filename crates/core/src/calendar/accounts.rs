@@ -5,9 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use rustc_hash::FxHashMap;
-
-use super::event_list::{Builder, EventList};
+use super::event_list::EventList;
 pub use super::json_column::JsonColumn;
 use crate::error::{Error, Result};
 
@@ -277,82 +275,8 @@ pub struct EventQuery {
     pub selected_only: bool,
 }
 
-/// The calendar rows: (account id, calendar id) → (index, selected), and (color, name) by
-/// index. There are a handful, so joining in memory costs one small query instead of an index
-/// probe and a table lookup per event row.
-type Calendars = (
-    FxHashMap<(String, String), (usize, bool)>,
-    Vec<(Option<String>, Option<String>)>,
-);
-
-fn calendars_by_key(conn: &Connection) -> Result<Calendars> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT account_id, calendar_id, background_color, name, selected FROM calendar_calendars",
-    )?;
-    let mut rows = stmt.query([])?;
-    let (mut keys, mut infos) = (FxHashMap::default(), Vec::new());
-    while let Some(r) = rows.next()? {
-        let selected = r.get::<_, Option<i64>>(4)?.unwrap_or(1) != 0;
-        keys.insert((r.get(0)?, r.get(1)?), (infos.len(), selected));
-        infos.push((r.get(2)?, r.get(3)?));
-    }
-    Ok((keys, infos))
-}
-
-/// A text column borrowed from the row (no copy); `None` for NULL.
-fn text_ref<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
-    r.get_ref(i)?.as_str_or_null().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-/// Events overlapping `[start, end)`, not cancelled, with a calendar row (the contract's inner
-/// join), by start. One read transaction, so the calendars and events agree.
+/// Events of `q` read from SQLite (no in-memory copy): see [`super::event_cache::list_events`].
+/// The backend's `listCalendarEvents` answers from its copy instead.
 pub fn list_events(conn: &Connection, q: &EventQuery) -> Result<EventList> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
-    let (keys, infos) = calendars_by_key(&tx)?;
-    let ids = q
-        .calendar_ids
-        .as_ref()
-        .filter(|ids| !ids.is_empty())
-        .map(|ids| Value::from(ids.clone()).to_string());
-    // `idx_calendar_events_range` gives the rows in `start_ts` order (no sort step), scanned
-    // only from `start - longest duration` (read from `idx_calendar_events_span`): no event
-    // starting earlier can reach into the range.
-    let mut stmt = tx.prepare_cached(
-        "SELECT account_id, event_id, calendar_id, title, description, start_time, end_time,
-                location, conference_url, visibility, status, organizer_json, attendees_json,
-                html_link, time_zone, created_at, updated_at, start_ts, end_ts, all_day
-         FROM calendar_events
-         WHERE start_ts < ?2
-           AND start_ts >= ?1 - (SELECT COALESCE(MAX(end_ts - start_ts), 0) FROM calendar_events)
-           AND end_ts > ?1
-           AND (status IS NULL OR status != 'cancelled')
-           AND (?3 IS NULL OR account_id = ?3)
-           AND (?4 IS NULL OR calendar_id IN (SELECT value FROM json_each(?4)))
-         ORDER BY start_ts ASC",
-    )?;
-    let mut rows = stmt.query(params![q.start, q.end, q.account_id, ids])?;
-    let mut out = Builder::new(infos);
-    // The lookup key is reused: no allocation per row.
-    let mut key = (String::new(), String::new());
-    while let Some(r) = rows.next()? {
-        let mut text: [Option<&str>; 17] = [None; 17];
-        for (i, slot) in text.iter_mut().enumerate() {
-            *slot = text_ref(r, i)?;
-        }
-        key.0.clear();
-        key.0.push_str(text[0].unwrap_or_default());
-        key.1.clear();
-        key.1.push_str(text[2].unwrap_or_default());
-        let Some(&(calendar, selected)) = keys.get(&key) else {
-            continue;
-        };
-        if q.selected_only && !selected {
-            continue;
-        }
-        let all_day = r.get::<_, Option<i64>>(19)?.unwrap_or(0) != 0;
-        out.push(text, r.get(17)?, r.get(18)?, all_day, calendar)?;
-    }
-    Ok(out.finish())
+    super::event_cache::list_events(conn, q, None)
 }

@@ -1,8 +1,11 @@
 //! The calendar facade methods of [`Backend`] (CONTRACT.md §1.2, §4.4, §4.5).
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::accounts::{self, CalendarAccount, CalendarListItem, EventQuery};
+use super::event_cache;
 use super::event_list::EventList;
 use super::oauth::{self, Flow, FAILED, SUCCEEDED};
 use super::{callback_listener, normalize_email, SCOPE};
@@ -247,8 +250,9 @@ impl Backend {
             calendar_ids,
             selected_only,
         };
+        let state = Arc::clone(self.calendar_state());
         self.store()
-            .read(move |c| accounts::list_events(c, &q))
+            .read(move |c| event_cache::list_events(c, &q, Some(&state.events)))
             .await
     }
 

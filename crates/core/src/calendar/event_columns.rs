@@ -7,8 +7,8 @@
 //! one string, which V8 does several times faster than parsing (see `bench/calendar.js`).
 //!
 //! The shape, read by `eventsFromColumns` in `index.js`:
-//! - `text`: the rows' text columns as the listing read them, one string (it is the listing's
-//!   buffer itself, so nothing is copied to build it);
+//! - `text`: the rows' text columns, one string (copied from the event table's buffer, with
+//!   UTF-16 lengths known in advance, so the offsets below cost an addition each);
 //! - `spans`: string `k` of `text` is `text.slice(spans[2k], spans[2k + 1])`, in UTF-16 units
 //!   as JavaScript counts;
 //! - `json`: the JSON text `[shared, values]`: `shared` holds the strings that repeat from row
@@ -23,7 +23,8 @@
 //! Every field of [`super::CalendarEvent`] is carried exactly, so the objects equal
 //! `JSON.parse` of the HTTP answer (tested in `__test__/calendar.test.js`).
 
-use super::event_list::{EventList, StoredJson};
+use super::event_list::EventList;
+use super::event_table::{EventTable, NONE, TEXTS};
 use crate::error::{Error, Result};
 use rustc_hash::FxHashMap;
 
@@ -95,110 +96,98 @@ impl EventColumns {
     }
 }
 
-/// Converts byte offsets of one string into UTF-16 offsets, for offsets visited in increasing
-/// order (each byte of the text is looked at once at most; an ASCII text is not looked at).
-struct Utf16Offsets<'a> {
-    text: &'a str,
-    ascii: bool,
-    byte: usize,
-    unit: usize,
-}
-
-impl<'a> Utf16Offsets<'a> {
-    fn new(text: &'a str) -> Self {
-        Utf16Offsets {
-            text,
-            ascii: text.is_ascii(),
-            byte: 0,
-            unit: 0,
-        }
+/// Builds the columns of `list`.
+pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
+    let table = list.table();
+    let (mut text_len, mut json_len) = (0usize, 0usize);
+    for (row, _) in list.iter() {
+        text_len += row
+            .text
+            .iter()
+            .flatten()
+            .map(|t| t.len as usize)
+            .sum::<usize>();
+        json_len += row
+            .json
+            .iter()
+            .flatten()
+            .map(|j| j.1 as usize + 1)
+            .sum::<usize>();
     }
-
-    /// The UTF-16 offset of byte offset `at` (a char boundary, not before the previous one).
-    fn at(&mut self, at: usize) -> Result<u32> {
-        let unit = if self.ascii {
-            at
-        } else {
-            let skipped = self
-                .text
-                .get(self.byte..at)
-                .ok_or_else(|| Error::internal("calendar columns: offsets out of order"))?;
-            self.unit += skipped.chars().map(char::len_utf16).sum::<usize>();
-            self.byte = at;
-            self.unit
-        };
-        u32::try_from(unit).map_err(|_| Error::internal("calendar events answer too large"))
-    }
-}
-
-/// Builds the columns of `list`, consuming it (its text buffer becomes `text`).
-pub(super) fn to_columns(list: EventList) -> Result<EventColumns> {
-    let (text, rows, calendars) = list.into_parts();
-    let mut shared = Shared::default();
-    let mut values = Values::default();
-    let mut cells = Vec::with_capacity(rows.len() * CELLS_PER_ROW);
-    let mut spans = Vec::with_capacity(rows.len() * 2 * 10);
-    let mut units = Utf16Offsets::new(&text);
-    let calendar_refs: Vec<(f64, f64)> = calendars
+    let mut text = String::with_capacity(text_len);
+    let mut values = String::with_capacity(json_len + 2);
+    let mut value_count = 0usize;
+    let mut cells = Vec::with_capacity(list.len() * CELLS_PER_ROW);
+    let mut spans = Vec::with_capacity(list.len() * 2 * TEXTS);
+    let mut units: u32 = 0;
+    let mut shared = Shared::new(table);
+    let calendar_refs: Vec<(f64, f64)> = list
+        .calendars()
         .iter()
-        .map(|(color, name)| {
-            (
-                shared.reference(color.as_deref()),
-                shared.reference(name.as_deref()),
-            )
-        })
+        .map(|(color, name)| (shared.own(color.as_deref()), shared.own(name.as_deref())))
         .collect();
-    for row in &rows {
-        let str_at = |i: usize| -> Option<&str> {
-            let (start, len) = row.text[i]?;
-            text.get(start as usize..start as usize + len as usize)
-        };
-        let mut text_ref = |i: usize| -> Result<f64> {
-            let Some((start, len)) = row.text[i] else {
-                return Ok(NULL);
+    for ((row, _), calendar) in list.iter().zip(list.calendar_indices()) {
+        let mut texts = [NULL; TEXTS];
+        for (cell, t) in texts.iter_mut().zip(&row.text) {
+            let Some(t) = t else { continue };
+            let piece = table
+                .text
+                .get(t.start as usize..(t.start + t.len) as usize)
+                .ok_or_else(|| Error::internal("calendar columns: text out of range"))?;
+            text.push_str(piece);
+            *cell = (spans.len() / 2) as f64;
+            spans.push(units);
+            units = units
+                .checked_add(t.units)
+                .ok_or_else(|| Error::internal("calendar events answer too large"))?;
+            spans.push(units);
+        }
+        let mut value_ref = |i: usize| -> f64 {
+            let Some(json) = table.json(row, i) else {
+                return NULL;
             };
-            let k = spans.len() / 2;
-            spans.push(units.at(start as usize)?);
-            spans.push(units.at(start as usize + len as usize)?);
-            Ok(k as f64)
+            if value_count > 0 {
+                values.push(',');
+            }
+            values.push_str(json);
+            value_count += 1;
+            (value_count - 1) as f64
         };
+        let (organizer, attendees) = (value_ref(0), value_ref(1));
         let (color, name) = calendar_refs
-            .get(row.calendar)
+            .get(calendar as usize)
             .copied()
             .unwrap_or((NULL, NULL));
-        // Indices into `row.text`: see `event_list::Row::text`.
+        let s = &row.shared;
+        // Indices into `texts` and `row.shared`: see `event_table::TEXTS` and `SHARED`.
         let row_cells: [f64; CELLS_PER_ROW] = [
-            shared.reference(str_at(0)),
-            text_ref(1)?,
-            shared.reference(str_at(2)),
-            text_ref(3)?,
-            text_ref(4)?,
-            text_ref(5)?,
-            text_ref(6)?,
+            shared.table_ref(s[0]),
+            texts[0],
+            shared.table_ref(s[1]),
+            texts[1],
+            texts[2],
+            texts[3],
+            texts[4],
             // Epoch seconds: exact in an f64 for any date within ±285 million years.
-            row.start_ts.map_or(f64::NAN, |v| v as f64),
-            row.end_ts.map_or(f64::NAN, |v| v as f64),
+            row.start_ts as f64,
+            row.end_ts as f64,
             if row.all_day { 1.0 } else { 0.0 },
-            text_ref(7)?,
-            text_ref(8)?,
-            shared.reference(str_at(9)),
-            shared.reference(str_at(10)),
-            values.push(str_at(11))?,
-            values.push(str_at(12))?,
-            text_ref(13)?,
-            shared.reference(str_at(14)),
-            text_ref(15)?,
-            text_ref(16)?,
+            texts[5],
+            texts[6],
+            shared.table_ref(s[2]),
+            shared.table_ref(s[3]),
+            organizer,
+            attendees,
+            texts[7],
+            shared.table_ref(s[4]),
+            texts[8],
+            texts[9],
             color,
             name,
         ];
         cells.extend_from_slice(&row_cells);
     }
-    let json = format!(
-        "[{},[{}]]",
-        serde_json::to_string(&shared.list)?,
-        values.into_text()?
-    );
+    let json = format!("[{},[{}]]", serde_json::to_string(&shared.list)?, values);
     Ok(EventColumns {
         text,
         spans,
@@ -207,21 +196,49 @@ pub(super) fn to_columns(list: EventList) -> Result<EventColumns> {
     })
 }
 
-/// The strings that repeat, each once. They borrow from the rows' buffer and the calendar
-/// list (no copy); hashing is Fx since the keys are short and trusted to be ours.
-#[derive(Default)]
+/// The strings that repeat, each once: the table's interned strings the rows use (remapped to
+/// the order they are first met) and the calendars' colors and names.
 struct Shared<'a> {
-    index: FxHashMap<&'a str, usize>,
+    table: &'a EventTable,
+    /// Output index of each of the table's shared strings, [`NONE`] until used.
+    remap: Vec<u32>,
+    /// Output index of each calendar string (a handful; colors repeat between calendars).
+    own: FxHashMap<&'a str, usize>,
     list: Vec<&'a str>,
 }
 
 impl<'a> Shared<'a> {
-    fn reference(&mut self, value: Option<&'a str>) -> f64 {
+    fn new(table: &'a EventTable) -> Self {
+        Shared {
+            table,
+            remap: vec![NONE; table.shared.len()],
+            own: FxHashMap::default(),
+            list: Vec::new(),
+        }
+    }
+
+    /// The reference of one of the table's shared strings (`NONE` for null).
+    fn table_ref(&mut self, k: u32) -> f64 {
+        let (Some(slot), Some(s)) = (
+            self.remap.get_mut(k as usize),
+            self.table.shared.get(k as usize),
+        ) else {
+            return NULL;
+        };
+        if *slot == NONE {
+            *slot = self.list.len() as u32;
+            self.list.push(s);
+        }
+        *slot as f64
+    }
+
+    /// The reference of a calendar's color or name.
+    fn own(&mut self, value: Option<&'a str>) -> f64 {
         let Some(s) = value else {
             return NULL;
         };
         let next = self.list.len();
-        let k = *self.index.entry(s).or_insert(next);
+        let k = *self.own.entry(s).or_insert(next);
         if k == next {
             self.list.push(s);
         }
@@ -229,39 +246,12 @@ impl<'a> Shared<'a> {
     }
 }
 
-/// The organizer and attendee values, as the inside of a JSON array, written exactly as the
-/// JSON answer writes them ([`StoredJson`]).
-#[derive(Default)]
-struct Values {
-    text: Vec<u8>,
-    count: usize,
-}
-
-impl Values {
-    fn push(&mut self, stored: Option<&str>) -> Result<f64> {
-        if stored.is_none() {
-            return Ok(NULL);
-        }
-        if self.count > 0 {
-            self.text.push(b',');
-        }
-        serde_json::to_writer(&mut self.text, &StoredJson(stored))?;
-        self.count += 1;
-        Ok((self.count - 1) as f64)
-    }
-
-    /// The inside of the array as text (serde_json writes UTF-8 only).
-    fn into_text(self) -> Result<String> {
-        String::from_utf8(self.text)
-            .map_err(|_| Error::internal("calendar columns: values are not UTF-8"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Map, Value};
 
-    use super::super::event_list::Builder;
+    use super::super::event_cache::testing::{calendar, db, range};
+    use super::super::event_cache::{list_events, EventCache};
     use super::*;
 
     /// Rebuilds the objects from the columns exactly as `index.js` does.
@@ -294,62 +284,66 @@ mod tests {
         Value::Array(out)
     }
 
+    /// One row with every column set (`all_day` false) and one with only its keys and times.
+    fn insert_varied(c: &rusqlite::Connection) {
+        c.execute(
+            "INSERT INTO calendar_events VALUES ('cal_1', 'primary#x@group', 'e1', ?1, ?2,
+               '2026-11-23T10:00:00+09:00', '2026-11-23T11:00:00+09:00', 1700000000, 1700003600,
+               0, 'Seoul', 'https://meet.example/x', 'default', 'confirmed',
+               ' {\"email\": \"a@b.c\", \"self\": true} ', '[{\"email\":\"ü@x\"}]',
+               'https://cal/e1', 'Asia/Seoul', '2024-02-01T00:00:00.000Z',
+               '2024-02-02T00:00:00.000Z')",
+            rusqlite::params!["회의 \"quoted\" 🎉", "line\nbreak"],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts, end_ts,
+               all_day, organizer_json)
+             VALUES ('cal_1', 'primary#x@group', 'ascii-after-unicode', 1700000001, 1700000002,
+               1, 'not json'),
+                    ('cal_2', 'other', 'negative', -5, 0, 0, NULL)",
+            [],
+        )
+        .unwrap();
+    }
+
     #[test]
     fn columns_rebuild_the_json_answer_exactly() {
-        let calendars = vec![
-            (Some("#42d692".to_string()), Some("Work 일정".to_string())),
-            (None, None),
-        ];
-        let mut b = Builder::new(calendars);
-        let full: [Option<&str>; 17] = [
-            Some("cal_1"),
-            Some("e1"),
-            Some("primary#x@group"),
-            Some("회의 \"quoted\" 🎉"),
-            Some("line\nbreak"),
-            Some("2026-11-23T10:00:00+09:00"),
-            Some("2026-11-23T11:00:00+09:00"),
-            Some("Seoul"),
-            Some("https://meet.example/x"),
-            Some("default"),
-            Some("confirmed"),
-            Some(r#" {"email": "a@b.c", "self": true} "#),
-            Some(r#"[{"email":"ü@x"}]"#),
-            Some("https://cal/e1"),
-            Some("Asia/Seoul"),
-            Some("2024-02-01T00:00:00.000Z"),
-            Some("2024-02-02T00:00:00.000Z"),
-        ];
-        b.push(full, Some(1_700_000_000), Some(1_700_003_600), false, 0)
-            .unwrap();
-        let mut sparse = [None; 17];
-        sparse[0] = Some("cal_1");
-        sparse[1] = Some("ascii-after-unicode");
-        sparse[2] = Some("primary#x@group");
-        sparse[11] = Some("not json");
-        b.push(sparse, None, None, true, 1).unwrap();
-        b.push(full, Some(-5), Some(0), false, 7).unwrap();
-        let list = b.finish();
-        let expected = serde_json::to_value(&list).unwrap();
-        let columns = list.into_columns().unwrap();
-        assert_eq!(columns.len(), 3);
-        assert_eq!(decode(&columns), expected);
-        // Repeating strings are carried once.
-        let [shared, _]: [Value; 2] = serde_json::from_str(&columns.json).unwrap();
-        assert_eq!(
-            shared
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|s| *s == "cal_1")
-                .count(),
-            1
+        let c = db();
+        calendar(
+            &c,
+            "cal_1",
+            "primary#x@group",
+            Some("#42d692"),
+            "Work 일정",
+            true,
         );
+        calendar(&c, "cal_2", "other", None, "Other", true);
+        insert_varied(&c);
+        let q = range(-10, 1_800_000_000);
+        for cache in [None, Some(&EventCache::default())] {
+            let list = list_events(&c, &q, cache).unwrap();
+            let expected = serde_json::to_value(&list).unwrap();
+            assert_eq!(expected.as_array().unwrap().len(), 3);
+            assert_eq!(expected[1]["organizer"]["email"], "a@b.c");
+            assert_eq!(expected[2]["organizer"], "not json");
+            let columns = list.into_columns().unwrap();
+            assert_eq!(columns.len(), 3);
+            assert_eq!(decode(&columns), expected);
+            // Repeating strings are carried once.
+            let [shared, _]: [Value; 2] = serde_json::from_str(&columns.json).unwrap();
+            let cal_1 = shared.as_array().unwrap().iter().filter(|s| *s == "cal_1");
+            assert_eq!(cal_1.count(), 1);
+        }
     }
 
     #[test]
     fn an_empty_list_has_empty_columns() {
-        let columns = Builder::new(Vec::new()).finish().into_columns().unwrap();
+        let c = db();
+        let columns = list_events(&c, &range(0, 10), Some(&EventCache::default()))
+            .unwrap()
+            .into_columns()
+            .unwrap();
         assert!(columns.is_empty());
         assert_eq!(columns.json, "[[],[]]");
     }

@@ -1,11 +1,12 @@
-//! The answer of `listCalendarEvents`, kept as the rows' bytes until it is serialized.
+//! The answer of `listCalendarEvents`: the chosen rows of an [`EventTable`], serialized straight
+//! from the table's buffers.
 //!
-//! A month can hold thousands of rows of 22 fields. Building one struct of owned strings per
-//! row (and a `Value` tree per organizer) cost more than SQLite reading them, so the text
-//! columns of every row are copied into one buffer and the rows keep offsets into it; the JSON
-//! is written from there by `Serialize` (one pass, no intermediate tree). `organizer` and
-//! `attendees` are stored JSON and are spliced in as they are (validated, never re-built); a
-//! stored text that is not JSON is answered as a JSON string, as before.
+//! Building one struct of owned strings per row (and a `Value` tree per organizer) cost more
+//! than finding the rows, so the list only holds row indices into the (shared, immutable)
+//! table; the JSON is written from there by `Serialize` (one pass, no intermediate tree), and
+//! the JS binding takes the same list in columns ([`EventList::into_columns`]).
+
+use std::sync::Arc;
 
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
@@ -13,23 +14,8 @@ use serde_json::value::RawValue;
 
 use super::accounts::CalendarEvent;
 use super::event_columns::EventColumns;
+use super::event_table::{EventTable, TableRow};
 use crate::error::Result;
-
-/// A text column of a row: offset and length in the buffer; `None` for NULL.
-pub(super) type Span = Option<(u32, u32)>;
-
-/// One row: spans of its text columns, its numbers, and its calendar's index.
-#[derive(Debug, Clone)]
-pub(super) struct Row {
-    /// account_id, event_id, calendar_id, title, description, start_time, end_time, location,
-    /// conference_url, visibility, status, organizer, attendees, html_link, time_zone,
-    /// created_at, updated_at.
-    pub text: [Span; 17],
-    pub start_ts: Option<i64>,
-    pub end_ts: Option<i64>,
-    pub all_day: bool,
-    pub calendar: usize,
-}
 
 /// `calendar_color` and `calendar_name` of each calendar the rows point at.
 pub(super) type CalendarInfo = Vec<(Option<String>, Option<String>)>;
@@ -37,65 +23,25 @@ pub(super) type CalendarInfo = Vec<(Option<String>, Option<String>)>;
 /// `CalendarEvent[]` of `listCalendarEvents`, in order; serializes to the contract's JSON.
 #[derive(Debug, Clone, Default)]
 pub struct EventList {
-    buf: String,
-    rows: Vec<Row>,
-    /// `calendar_color` and `calendar_name` of the calendars the rows point at.
+    table: Arc<EventTable>,
+    /// (row of `table`, index into `calendars`) of each event, in order.
+    rows: Vec<(u32, u32)>,
     calendars: CalendarInfo,
 }
 
-/// Collects rows into an [`EventList`].
-pub(super) struct Builder {
-    list: EventList,
-}
-
-impl Builder {
-    /// An empty list over the given calendars (color, name).
-    pub fn new(calendars: CalendarInfo) -> Builder {
-        Builder {
-            list: EventList {
-                calendars,
-                ..Default::default()
-            },
-        }
-    }
-
-    /// Appends one row; `text` in the order of [`Row::text`].
-    pub fn push(
-        &mut self,
-        text: [Option<&str>; 17],
-        start_ts: Option<i64>,
-        end_ts: Option<i64>,
-        all_day: bool,
-        calendar: usize,
-    ) -> Result<()> {
-        let mut spans: [Span; 17] = [None; 17];
-        for (span, value) in spans.iter_mut().zip(text) {
-            if let Some(s) = value {
-                let start = self.list.buf.len();
-                self.list.buf.push_str(s);
-                let too_large = || crate::Error::internal("calendar events answer too large");
-                let end = u32::try_from(self.list.buf.len()).map_err(|_| too_large())?;
-                let start = u32::try_from(start).map_err(|_| too_large())?;
-                *span = Some((start, end - start));
-            }
-        }
-        self.list.rows.push(Row {
-            text: spans,
-            start_ts,
-            end_ts,
-            all_day,
-            calendar,
-        });
-        Ok(())
-    }
-
-    /// The finished list.
-    pub fn finish(self) -> EventList {
-        self.list
-    }
-}
-
 impl EventList {
+    pub(super) fn new(
+        table: Arc<EventTable>,
+        rows: Vec<(u32, u32)>,
+        calendars: CalendarInfo,
+    ) -> EventList {
+        EventList {
+            table,
+            rows,
+            calendars,
+        }
+    }
+
     /// Number of events.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -108,12 +54,7 @@ impl EventList {
 
     /// The list in columns, the shape the JS binding hands over (see [`EventColumns`]).
     pub fn into_columns(self) -> Result<EventColumns> {
-        super::event_columns::to_columns(self)
-    }
-
-    /// The text buffer, the rows and the calendars.
-    pub(super) fn into_parts(self) -> (String, Vec<Row>, CalendarInfo) {
-        (self.buf, self.rows, self.calendars)
+        super::event_columns::to_columns(&self)
     }
 
     /// The events as owned structs (for Rust callers that inspect them; the JS and HTTP
@@ -123,31 +64,47 @@ impl EventList {
         Ok(serde_json::from_str(&text)?)
     }
 
-    fn view<'a>(&'a self, row: &'a Row) -> RowView<'a> {
-        let text = row.text.map(|span| {
-            span.and_then(|(start, len)| {
-                self.buf.get(start as usize..start as usize + len as usize)
-            })
-        });
-        let (color, name) = self
-            .calendars
-            .get(row.calendar)
-            .map(|(c, n)| (c.as_deref(), n.as_deref()))
-            .unwrap_or((None, None));
-        RowView {
-            text,
-            row,
-            color,
-            name,
-        }
+    /// The table the rows are in.
+    pub(super) fn table(&self) -> &EventTable {
+        &self.table
+    }
+
+    /// Each event's row and `(color, name)` of its calendar, in order.
+    pub(super) fn iter(
+        &self,
+    ) -> impl Iterator<Item = (&TableRow, (Option<&str>, Option<&str>))> + '_ {
+        self.rows.iter().filter_map(|&(row, calendar)| {
+            let row = self.table.rows.get(row as usize)?;
+            let info = self
+                .calendars
+                .get(calendar as usize)
+                .map(|(c, n)| (c.as_deref(), n.as_deref()))
+                .unwrap_or((None, None));
+            Some((row, info))
+        })
+    }
+
+    /// The calendars the rows point at, as (color, name).
+    pub(super) fn calendars(&self) -> &CalendarInfo {
+        &self.calendars
+    }
+
+    /// Index into [`Self::calendars`] of each event, in order.
+    pub(super) fn calendar_indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rows.iter().map(|&(_, calendar)| calendar)
     }
 }
 
 impl Serialize for EventList {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.rows.len()))?;
-        for row in &self.rows {
-            seq.serialize_element(&self.view(row))?;
+        for (row, (color, name)) in self.iter() {
+            seq.serialize_element(&RowView {
+                table: &self.table,
+                row,
+                color,
+                name,
+            })?;
         }
         seq.end()
     }
@@ -155,8 +112,8 @@ impl Serialize for EventList {
 
 /// One row as it serializes.
 struct RowView<'a> {
-    text: [Option<&'a str>; 17],
-    row: &'a Row,
+    table: &'a EventTable,
+    row: &'a TableRow,
     color: Option<&'a str>,
     name: Option<&'a str>,
 }
@@ -178,28 +135,33 @@ impl Serialize for StoredJson<'_> {
 
 impl Serialize for RowView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let t = &self.text;
+        let (t, r) = (self.table, self.row);
+        let text = |i| t.text(r, i);
+        let shared = |i| t.shared(r, i);
+        // The table holds organizer/attendees already in the answer's form (valid JSON), so
+        // `StoredJson` splices them in unchanged.
+        let json = |i| StoredJson(t.json(r, i));
         let mut st = s.serialize_struct("CalendarEvent", 22)?;
-        st.serialize_field("account_id", &t[0])?;
-        st.serialize_field("event_id", &t[1])?;
-        st.serialize_field("calendar_id", &t[2])?;
-        st.serialize_field("title", &t[3])?;
-        st.serialize_field("description", &t[4])?;
-        st.serialize_field("start_time", &t[5])?;
-        st.serialize_field("end_time", &t[6])?;
-        st.serialize_field("start_ts", &self.row.start_ts)?;
-        st.serialize_field("end_ts", &self.row.end_ts)?;
-        st.serialize_field("all_day", &self.row.all_day)?;
-        st.serialize_field("location", &t[7])?;
-        st.serialize_field("conference_url", &t[8])?;
-        st.serialize_field("visibility", &t[9])?;
-        st.serialize_field("status", &t[10])?;
-        st.serialize_field("organizer", &StoredJson(t[11]))?;
-        st.serialize_field("attendees", &StoredJson(t[12]))?;
-        st.serialize_field("html_link", &t[13])?;
-        st.serialize_field("time_zone", &t[14])?;
-        st.serialize_field("created_at", &t[15])?;
-        st.serialize_field("updated_at", &t[16])?;
+        st.serialize_field("account_id", &shared(0))?;
+        st.serialize_field("event_id", &text(0))?;
+        st.serialize_field("calendar_id", &shared(1))?;
+        st.serialize_field("title", &text(1))?;
+        st.serialize_field("description", &text(2))?;
+        st.serialize_field("start_time", &text(3))?;
+        st.serialize_field("end_time", &text(4))?;
+        st.serialize_field("start_ts", &r.start_ts)?;
+        st.serialize_field("end_ts", &r.end_ts)?;
+        st.serialize_field("all_day", &r.all_day)?;
+        st.serialize_field("location", &text(5))?;
+        st.serialize_field("conference_url", &text(6))?;
+        st.serialize_field("visibility", &shared(2))?;
+        st.serialize_field("status", &shared(3))?;
+        st.serialize_field("organizer", &json(0))?;
+        st.serialize_field("attendees", &json(1))?;
+        st.serialize_field("html_link", &text(7))?;
+        st.serialize_field("time_zone", &shared(4))?;
+        st.serialize_field("created_at", &text(8))?;
+        st.serialize_field("updated_at", &text(9))?;
         st.serialize_field("calendar_color", &self.color)?;
         st.serialize_field("calendar_name", &self.name)?;
         st.end()

@@ -17,8 +17,10 @@ pub mod accounts;
 mod api;
 mod callback_listener;
 mod credentials;
+mod event_cache;
 mod event_columns;
 mod event_list;
+mod event_table;
 mod google;
 mod http;
 mod json_column;
@@ -35,8 +37,10 @@ use crate::jobs::{JobSystem, CALENDAR_SYNC};
 
 pub use crate::email::normalize_email;
 pub use accounts::{CalendarAccount, CalendarEvent, CalendarListItem, JsonColumn};
+pub use event_cache::{EventCache, MAX_CACHED_ROWS};
 pub use event_columns::{EventColumns, Field, CELLS_PER_ROW, FIELDS};
 pub use event_list::EventList;
+pub use event_table::EventTable;
 pub use mapping::{map_event, EventRow};
 
 /// The only OAuth scope the app asks for.
@@ -53,6 +57,8 @@ pub struct CalendarState {
     /// Fired when the backend closes: stops the loopback listener.
     pub(crate) stop: tokio_util::sync::CancellationToken,
     client: std::sync::OnceLock<reqwest::Client>,
+    /// The in-memory copy of the event rows `listCalendarEvents` answers from.
+    pub(crate) events: event_cache::EventCache,
 }
 
 impl Default for CalendarState {
@@ -62,6 +68,7 @@ impl Default for CalendarState {
             http_port: Mutex::new(None),
             stop: tokio_util::sync::CancellationToken::new(),
             client: std::sync::OnceLock::new(),
+            events: event_cache::EventCache::default(),
         }
     }
 }
@@ -92,6 +99,7 @@ impl CalendarState {
     /// Stops the loopback listener (backend close).
     pub fn shutdown(&self) {
         self.stop.cancel();
+        self.events.clear();
     }
 
     /// The HTTP client of the OAuth calls (one per backend, created on first use).

@@ -26,6 +26,8 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 
+#[cfg(test)]
+pub(crate) use schema::migrate;
 pub use schema::{original_ddl, LATEST_VERSION};
 
 const READERS: usize = 2;

@@ -1,0 +1,416 @@
+//! `listCalendarEvents` from an in-memory copy of the event rows.
+//!
+//! The copy ([`EventTable`]) is loaded with one read of every listable row and then answers
+//! any range without SQLite. It is current exactly when `calendar_events_version.version`
+//! (bumped by triggers on every insert, update and delete of `calendar_events`, migration 5)
+//! equals the version it was loaded at; the version is read in the same read transaction as
+//! the calendars and, on a miss, the rows, so an answer never mixes two states of the
+//! database. A sync that changes nothing bumps nothing, so the copy survives the periodic
+//! incremental syncs; the first listing after a change reloads it (≈ 2 µs a stored event).
+//!
+//! Past [`MAX_CACHED_ROWS`] stored events the copy would cost more memory than it saves time
+//! (≈ 0.5 KB an event), so listings read only their range from SQLite, through the same table
+//! type and the same selection.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection};
+use serde_json::Value;
+
+use super::accounts::EventQuery;
+use super::event_list::EventList;
+use super::event_table::{Calendars, EventFilter, EventTable, TableBuilder, SELECT_COLUMNS};
+use crate::error::Result;
+use crate::store::lock;
+
+/// Stored events above which listings read SQLite instead of keeping a copy.
+pub const MAX_CACHED_ROWS: i64 = 50_000;
+
+/// The copy of the event rows and the version it was loaded at.
+#[derive(Default)]
+pub struct EventCache {
+    slot: Mutex<Option<Cached>>,
+    /// [`MAX_CACHED_ROWS`], lower in tests.
+    max_rows: Option<i64>,
+}
+
+struct Cached {
+    version: i64,
+    /// `None`: the table had too many rows to copy at this version.
+    table: Option<Arc<EventTable>>,
+}
+
+impl EventCache {
+    /// A cache that keeps no copy beyond `max_rows` stored events (tests).
+    pub fn with_max_rows(max_rows: i64) -> EventCache {
+        EventCache {
+            slot: Mutex::new(None),
+            max_rows: Some(max_rows),
+        }
+    }
+
+    /// Drops the copy (the backend closes).
+    pub fn clear(&self) {
+        lock(&self.slot).take();
+    }
+
+    /// The copy at the database's current version, loading it when stale; `None` when the
+    /// store is too large to copy. Runs inside the caller's read transaction.
+    fn table(&self, conn: &Connection) -> Result<Option<Arc<EventTable>>> {
+        let version: i64 = conn
+            .prepare_cached("SELECT version FROM calendar_events_version WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        if let Some(cached) = lock(&self.slot).as_ref() {
+            if cached.version == version {
+                return Ok(cached.table.clone());
+            }
+        }
+        let count: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM calendar_events")?
+            .query_row([], |r| r.get(0))?;
+        let table = if count > self.max_rows.unwrap_or(MAX_CACHED_ROWS) {
+            None
+        } else {
+            Some(Arc::new(load_all(conn)?))
+        };
+        let mut slot = lock(&self.slot);
+        // Two listings may load at once; the copy of the newer version stays.
+        if slot.as_ref().is_none_or(|c| c.version <= version) {
+            *slot = Some(Cached {
+                version,
+                table: table.clone(),
+            });
+        }
+        Ok(table)
+    }
+}
+
+/// Events overlapping `[start, end)`, not cancelled, with a calendar row (the contract's inner
+/// join), by start: from `cache` when given (and the store is not too large), else from
+/// SQLite. One read transaction, so the calendars and events agree.
+pub fn list_events(
+    conn: &Connection,
+    q: &EventQuery,
+    cache: Option<&EventCache>,
+) -> Result<EventList> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
+    let calendars = read_calendars(&tx)?;
+    let cached = match cache {
+        Some(cache) => cache.table(&tx)?,
+        None => None,
+    };
+    let table = match cached {
+        Some(table) => table,
+        None => Arc::new(load_range(&tx, q)?),
+    };
+    let filter = EventFilter {
+        start: q.start,
+        end: q.end,
+        account_id: q.account_id.as_deref(),
+        calendar_ids: q.calendar_ids.as_deref(),
+        selected_only: q.selected_only,
+    };
+    Ok(table.select(&filter, calendars))
+}
+
+/// The calendar rows (a handful: joined in memory rather than per event row).
+fn read_calendars(conn: &Connection) -> Result<Calendars> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_id, calendar_id, background_color, name, selected FROM calendar_calendars",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut calendars = Calendars {
+        keys: Default::default(),
+        infos: Vec::new(),
+    };
+    while let Some(r) = rows.next()? {
+        let selected = r.get::<_, Option<i64>>(4)?.unwrap_or(1) != 0;
+        let index = calendars.infos.len() as u32;
+        calendars
+            .keys
+            .insert((r.get(0)?, r.get(1)?), (index, selected));
+        calendars.infos.push((r.get(2)?, r.get(3)?));
+    }
+    Ok(calendars)
+}
+
+/// Every listable row (timed, not cancelled), by start. The order is `idx_calendar_events_range`
+/// (start, end, rowid) in both loads, so a cached and an uncached answer list ties alike.
+fn load_all(conn: &Connection) -> Result<EventTable> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SELECT_COLUMNS} FROM calendar_events
+         WHERE start_ts IS NOT NULL AND end_ts IS NOT NULL
+           AND (status IS NULL OR status != 'cancelled')
+         ORDER BY start_ts, end_ts, rowid"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut table = TableBuilder::default();
+    while let Some(r) = rows.next()? {
+        table.push_sql(r)?;
+    }
+    Ok(table.finish())
+}
+
+/// The rows of one query's range and filters, by start. `idx_calendar_events_range` gives the
+/// rows in order (no sort step), scanned only from `start - longest duration` (read from
+/// `idx_calendar_events_span`): no event starting earlier can reach into the range.
+fn load_range(conn: &Connection, q: &EventQuery) -> Result<EventTable> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SELECT_COLUMNS} FROM calendar_events
+         WHERE start_ts < ?2
+           AND start_ts >= ?1 - (SELECT COALESCE(MAX(end_ts - start_ts), 0) FROM calendar_events)
+           AND end_ts > ?1
+           AND (status IS NULL OR status != 'cancelled')
+           AND (?3 IS NULL OR account_id = ?3)
+           AND (?4 IS NULL OR calendar_id IN (SELECT value FROM json_each(?4)))
+         ORDER BY start_ts, end_ts, rowid"
+    ))?;
+    let ids = ids_json(q.calendar_ids.as_deref());
+    let mut rows = stmt.query(params![q.start, q.end, q.account_id, ids])?;
+    let mut table = TableBuilder::default();
+    while let Some(r) = rows.next()? {
+        table.push_sql(r)?;
+    }
+    Ok(table.finish())
+}
+
+/// A JSON array of calendar ids, for SQL's `json_each`; `None` for no filter.
+fn ids_json(ids: Option<&[String]>) -> Option<String> {
+    ids.filter(|ids| !ids.is_empty())
+        .map(|ids| Value::from(ids.to_vec()).to_string())
+}
+
+/// A migrated database and rows in it, for the tests of the listing.
+#[cfg(test)]
+pub(super) mod testing {
+    use rusqlite::{params, Connection};
+
+    use super::super::accounts::EventQuery;
+
+    /// A fresh, fully migrated in-memory database.
+    pub fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrate(&mut c).unwrap();
+        c
+    }
+
+    /// A calendar row.
+    pub fn calendar(
+        c: &Connection,
+        account: &str,
+        calendar: &str,
+        color: Option<&str>,
+        name: &str,
+        selected: bool,
+    ) {
+        c.execute(
+            "INSERT INTO calendar_calendars (account_id, calendar_id, provider, name,
+               background_color, selected, created_at, updated_at)
+             VALUES (?1, ?2, 'google', ?3, ?4, ?5, 'c', 'u')",
+            params![account, calendar, name, color, selected as i64],
+        )
+        .unwrap();
+    }
+
+    /// A plain confirmed event of `[start, end)`.
+    pub fn event(c: &Connection, account: &str, calendar: &str, id: &str, start: i64, end: i64) {
+        c.execute(
+            "INSERT OR REPLACE INTO calendar_events (account_id, calendar_id, event_id, title,
+               start_time, end_time, start_ts, end_ts, all_day, status, organizer_json,
+               html_link, time_zone, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'title of ' || ?3, 's', 'e', ?4, ?5, 0, 'confirmed',
+               '{\"email\":\"me@x\",\"self\":true}', 'https://cal/' || ?3, 'UTC', 'c', 'u')",
+            params![account, calendar, id, start, end],
+        )
+        .unwrap();
+    }
+
+    /// A query of `[start, end)` without filters.
+    pub fn range(start: i64, end: i64) -> EventQuery {
+        EventQuery {
+            start,
+            end,
+            account_id: None,
+            calendar_ids: None,
+            selected_only: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::testing::{calendar, db, event, range};
+    use super::*;
+
+    /// The listing from the copy, checked against the listing read from SQLite.
+    fn listed(c: &Connection, q: &EventQuery, cache: &EventCache) -> Vec<String> {
+        let cached = list_events(c, q, Some(cache)).unwrap();
+        let direct = list_events(c, q, None).unwrap();
+        let value = serde_json::to_value(&cached).unwrap();
+        assert_eq!(value, serde_json::to_value(&direct).unwrap());
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn version(c: &Connection) -> i64 {
+        c.query_row("SELECT version FROM calendar_events_version", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    }
+
+    fn copy(cache: &EventCache) -> Option<Arc<EventTable>> {
+        lock(&cache.slot).as_ref().and_then(|c| c.table.clone())
+    }
+
+    #[test]
+    fn the_copy_is_reused_until_an_event_row_changes() {
+        let c = db();
+        let cache = EventCache::default();
+        calendar(&c, "a", "cal", None, "Cal", true);
+        event(&c, "a", "cal", "e1", 100, 200);
+        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e1"]);
+        let first = copy(&cache).unwrap();
+        // Listings and calendar changes leave the copy as it is.
+        assert_eq!(listed(&c, &range(150, 160), &cache), ["e1"]);
+        c.execute("UPDATE calendar_calendars SET name = 'New'", [])
+            .unwrap();
+        let named = list_events(&c, &range(0, 1000), Some(&cache)).unwrap();
+        assert_eq!(
+            named.to_events().unwrap()[0].calendar_name.as_deref(),
+            Some("New")
+        );
+        assert!(Arc::ptr_eq(&first, &copy(&cache).unwrap()));
+
+        // Insert, update and delete each make the next listing read the rows again.
+        let before = version(&c);
+        event(&c, "a", "cal", "e2", 300, 400);
+        assert!(version(&c) > before);
+        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e1", "e2"]);
+        let second = copy(&cache).unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        c.execute(
+            "UPDATE calendar_events SET start_ts = 500, end_ts = 600 WHERE event_id = 'e1'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e2", "e1"]);
+        c.execute(
+            "UPDATE calendar_events SET status = 'cancelled' WHERE event_id = 'e2'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e1"]);
+        c.execute("DELETE FROM calendar_events", []).unwrap();
+        assert!(listed(&c, &range(0, 1000), &cache).is_empty());
+        // A rolled-back change leaves the version, and the copy, valid.
+        let v = version(&c);
+        c.execute_batch("BEGIN; DELETE FROM calendar_calendars; ROLLBACK;")
+            .unwrap();
+        c.execute_batch(
+            "BEGIN; INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts,
+               end_ts) VALUES ('a', 'cal', 'gone', 1, 2); ROLLBACK;",
+        )
+        .unwrap();
+        assert_eq!(version(&c), v);
+    }
+
+    #[test]
+    fn filters_and_overlap_match_the_sql_listing() {
+        let c = db();
+        let cache = EventCache::default();
+        calendar(&c, "a", "work", Some("#111"), "Work", true);
+        calendar(&c, "a", "home", Some("#111"), "Home", false);
+        calendar(&c, "b", "work", None, "B work", true);
+        // A long event that started well before the range still overlaps it.
+        event(&c, "a", "work", "long", 0, 10_000);
+        event(&c, "a", "work", "before", 100, 1000);
+        event(&c, "a", "work", "touching-end", 900, 1000);
+        event(&c, "a", "work", "inside", 1500, 1600);
+        event(&c, "a", "work", "at-end", 2000, 2100);
+        event(&c, "a", "home", "hidden", 1500, 1600);
+        event(&c, "b", "work", "other-account", 1200, 1300);
+        event(&c, "a", "orphan", "no-calendar-row", 1500, 1600);
+        c.execute(
+            "INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts)
+             VALUES ('a', 'work', 'no-end', 1500)",
+            [],
+        )
+        .unwrap();
+        let q = range(1000, 2000);
+        assert_eq!(listed(&c, &q, &cache), ["long", "other-account", "inside"]);
+        let all = EventQuery {
+            selected_only: false,
+            ..range(1000, 2000)
+        };
+        assert_eq!(
+            listed(&c, &all, &cache),
+            ["long", "other-account", "inside", "hidden"]
+        );
+        let account = EventQuery {
+            account_id: Some("a".into()),
+            ..range(1000, 2000)
+        };
+        assert_eq!(listed(&c, &account, &cache), ["long", "inside"]);
+        let calendars = EventQuery {
+            calendar_ids: Some(vec!["home".into(), "nope".into()]),
+            selected_only: false,
+            ..range(1000, 2000)
+        };
+        assert_eq!(listed(&c, &calendars, &cache), ["hidden"]);
+        let none = EventQuery {
+            account_id: Some("zzz".into()),
+            ..range(1000, 2000)
+        };
+        assert!(listed(&c, &none, &cache).is_empty());
+        assert!(listed(&c, &range(20_000, 30_000), &cache).is_empty());
+        // Colors shared by two calendars and a missing color come through.
+        let listing = list_events(&c, &all, Some(&cache))
+            .unwrap()
+            .to_events()
+            .unwrap();
+        let hidden = listing.iter().find(|e| e.event_id == "hidden").unwrap();
+        assert_eq!(hidden.calendar_color.as_deref(), Some("#111"));
+        assert_eq!(hidden.calendar_name.as_deref(), Some("Home"));
+        let other = listing
+            .iter()
+            .find(|e| e.event_id == "other-account")
+            .unwrap();
+        assert_eq!(other.calendar_color, None);
+    }
+
+    #[test]
+    fn a_store_too_large_to_copy_is_listed_from_sqlite() {
+        let c = db();
+        let cache = EventCache::with_max_rows(2);
+        calendar(&c, "a", "cal", None, "Cal", true);
+        for k in 0..3 {
+            event(&c, "a", "cal", &format!("e{k}"), 10 * k, 10 * k + 5);
+        }
+        assert_eq!(listed(&c, &range(0, 100), &cache), ["e0", "e1", "e2"]);
+        assert!(copy(&cache).is_none());
+        c.execute("DELETE FROM calendar_events WHERE event_id = 'e2'", [])
+            .unwrap();
+        assert_eq!(listed(&c, &range(0, 100), &cache), ["e0", "e1"]);
+        assert_eq!(copy(&cache).map(|t| t.len()), Some(2));
+    }
+
+    #[test]
+    fn a_table_with_only_cancelled_or_untimed_rows_lists_nothing() {
+        let c = db();
+        let cache = EventCache::default();
+        calendar(&c, "a", "cal", None, "Cal", true);
+        event(&c, "a", "cal", "x", 10, 20);
+        c.execute("UPDATE calendar_events SET status = 'cancelled'", [])
+            .unwrap();
+        assert!(listed(&c, &range(0, 100), &cache).is_empty());
+        assert_eq!(copy(&cache).map(|t| t.is_empty()), Some(true));
+        let _: Value = serde_json::to_value(list_events(&c, &range(0, 1), None).unwrap()).unwrap();
+    }
+}
