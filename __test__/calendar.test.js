@@ -380,4 +380,14 @@ test('listCalendarEvents from JS equals GET /calendar/events: every field, text 
   assert.deepEqual(structuredClone(again), fromHttp);
   const withOrganizer = again.filter((e) => e.organizer);
   assert.notEqual(withOrganizer[0].organizer, withOrganizer[1].organizer);
+  // Rows with the same attendees (one value in the columns) still own their arrays and objects.
+  const withAttendees = again.filter((e) => e.event_id.startsWith('bulk-') && e.attendees);
+  assert.ok(withAttendees.length >= 3);
+  assert.deepEqual(withAttendees[1].attendees, withAttendees[0].attendees);
+  assert.notEqual(withAttendees[0].attendees, withAttendees[1].attendees);
+  assert.notEqual(withAttendees[0].attendees[0], withAttendees[1].attendees[0]);
+  withAttendees[0].attendees[0].email = 'mutated';
+  withAttendees[1].attendees.push('extra');
+  assert.equal(withAttendees[2].attendees[0].email, 'a@example.com');
+  assert.equal(withAttendees[2].attendees.length, 2);
 });

@@ -148,7 +148,10 @@ async function scenario(spread) {
     out.incremental_best_ms = inc[0];
   }
   const month = { start: rfc(now), end: rfc(now + 30 * DAY_MS) };
-  let rows = 0;
+  // The first listing after a sync that changed rows also loads the in-memory copy of them.
+  const t0 = lib.nowMs();
+  let rows = (await backend.listCalendarEvents(month)).length;
+  out.first_list_ms = lib.nowMs() - t0;
   for (let i = 0; i < 20; i += 1) rows = (await backend.listCalendarEvents(month)).length; // warm-up
   const N = Number(lib.flag('n', spread === 'worst' ? 60 : 300));
   const times = [];
@@ -205,6 +208,7 @@ async function main() {
   const rows = (s) => Math.round(results[s][0].rows);
   report.add(`listCalendarEvents month p50, sync-window spread (${rows('window')} rows)`, pick('window', 'list_p50_ms'), 'ms', { ...low, target: '< 2 ms', meets: (v) => v < 2 });
   report.add('  of which JSON.parse alone', pick('window', 'json_parse_p50_ms'), 'ms', low);
+  report.add('  first listing after the sync (loads the in-memory copy)', pick('window', 'first_list_ms'), 'ms', low);
   report.add(`listCalendarEvents month p50, 2-year history (${rows('history')} rows)`, pick('history', 'list_p50_ms'), 'ms', { ...low, target: '< 2 ms', meets: (v) => v < 2 });
   report.add('  of which JSON.parse alone', pick('history', 'json_parse_p50_ms'), 'ms', low);
   report.add(`listCalendarEvents month p50, worst case (${rows('worst')} rows)`, pick('worst', 'list_p50_ms'), 'ms', { ...low, target: '< 2 ms', meets: (v) => v < 2 });

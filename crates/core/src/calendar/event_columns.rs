@@ -13,8 +13,11 @@
 //!   as JavaScript counts;
 //! - `json`: the JSON text `[shared, values]`: `shared` holds the strings that repeat from row
 //!   to row (account and calendar ids, visibility, status, time zone, calendar color and name),
-//!   once each; `values` holds the organizer and attendee values (stored JSON, spliced in as
-//!   it is, or a JSON string for a stored text that is not JSON, as the JSON answer does);
+//!   once each; `values` holds the distinct organizer and attendee values (stored JSON, spliced
+//!   in as it is, or a JSON string for a stored text that is not JSON, as the JSON answer
+//!   does). Rows often share one (the person's own organizer entry, a recurring meeting's
+//!   attendees), so JS parses each once and gives every further row a deep copy, which costs
+//!   a fraction of parsing it again; each event still owns its objects;
 //! - `cells`: [`CELLS_PER_ROW`] numbers per row, one per field in the contract's order: a
 //!   reference for a string or JSON field (−1 for null), the number for `start_ts` / `end_ts`
 //!   (NaN for null), 0 or 1 for `all_day`. Which table a reference points into is fixed per
@@ -99,24 +102,18 @@ impl EventColumns {
 /// Builds the columns of `list`.
 pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
     let table = list.table();
-    let (mut text_len, mut json_len) = (0usize, 0usize);
-    for (row, _) in list.iter() {
-        text_len += row
-            .text
-            .iter()
-            .flatten()
-            .map(|t| t.len as usize)
-            .sum::<usize>();
-        json_len += row
-            .json
-            .iter()
-            .flatten()
-            .map(|j| j.1 as usize + 1)
-            .sum::<usize>();
-    }
+    let text_len: usize = list
+        .iter()
+        .map(|(row, _)| {
+            row.text
+                .iter()
+                .flatten()
+                .map(|t| t.len as usize)
+                .sum::<usize>()
+        })
+        .sum();
     let mut text = String::with_capacity(text_len);
-    let mut values = String::with_capacity(json_len + 2);
-    let mut value_count = 0usize;
+    let mut values = Values::new(table);
     let mut cells = Vec::with_capacity(list.len() * CELLS_PER_ROW);
     let mut spans = Vec::with_capacity(list.len() * 2 * TEXTS);
     let mut units: u32 = 0;
@@ -142,18 +139,7 @@ pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
                 .ok_or_else(|| Error::internal("calendar events answer too large"))?;
             spans.push(units);
         }
-        let mut value_ref = |i: usize| -> f64 {
-            let Some(json) = table.json(row, i) else {
-                return NULL;
-            };
-            if value_count > 0 {
-                values.push(',');
-            }
-            values.push_str(json);
-            value_count += 1;
-            (value_count - 1) as f64
-        };
-        let (organizer, attendees) = (value_ref(0), value_ref(1));
+        let (organizer, attendees) = (values.reference(row.json[0]), values.reference(row.json[1]));
         let (color, name) = calendar_refs
             .get(calendar as usize)
             .copied()
@@ -187,13 +173,57 @@ pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
         ];
         cells.extend_from_slice(&row_cells);
     }
-    let json = format!("[{},[{}]]", serde_json::to_string(&shared.list)?, values);
+    let json = format!(
+        "[{},[{}]]",
+        serde_json::to_string(&shared.list)?,
+        values.text
+    );
     Ok(EventColumns {
         text,
         spans,
         json,
         cells,
     })
+}
+
+/// The organizer and attendee values the rows use, each distinct one once, as the inside of a
+/// JSON array (the table holds them already written as the answer writes them).
+struct Values<'a> {
+    table: &'a EventTable,
+    /// Output index of each of the table's values, [`NONE`] until used.
+    remap: Vec<u32>,
+    count: u32,
+    text: String,
+}
+
+impl<'a> Values<'a> {
+    fn new(table: &'a EventTable) -> Self {
+        Values {
+            table,
+            remap: vec![NONE; table.values.len()],
+            count: 0,
+            text: String::new(),
+        }
+    }
+
+    /// The reference of one of the table's values (`NONE` for null).
+    fn reference(&mut self, k: u32) -> f64 {
+        let (Some(slot), Some(value)) = (
+            self.remap.get_mut(k as usize),
+            self.table.values.get(k as usize),
+        ) else {
+            return NULL;
+        };
+        if *slot == NONE {
+            if self.count > 0 {
+                self.text.push(',');
+            }
+            self.text.push_str(value);
+            *slot = self.count;
+            self.count += 1;
+        }
+        *slot as f64
+    }
 }
 
 /// The strings that repeat, each once: the table's interned strings the rows use (remapped to
@@ -250,7 +280,7 @@ impl<'a> Shared<'a> {
 mod tests {
     use serde_json::{json, Map, Value};
 
-    use super::super::event_cache::testing::{calendar, db, range};
+    use super::super::event_cache::testing::{calendar, db, event, range};
     use super::super::event_cache::{list_events, EventCache};
     use super::*;
 
@@ -320,18 +350,23 @@ mod tests {
         );
         calendar(&c, "cal_2", "other", None, "Other", true);
         insert_varied(&c);
+        // Two rows with the same organizer value.
+        event(&c, "cal_2", "other", "p1", 10, 20);
+        event(&c, "cal_2", "other", "p2", 30, 40);
         let q = range(-10, 1_800_000_000);
         for cache in [None, Some(&EventCache::default())] {
             let list = list_events(&c, &q, cache).unwrap();
             let expected = serde_json::to_value(&list).unwrap();
-            assert_eq!(expected.as_array().unwrap().len(), 3);
-            assert_eq!(expected[1]["organizer"]["email"], "a@b.c");
-            assert_eq!(expected[2]["organizer"], "not json");
+            assert_eq!(expected.as_array().unwrap().len(), 5);
+            assert_eq!(expected[3]["organizer"]["email"], "a@b.c");
+            assert_eq!(expected[4]["organizer"], "not json");
+            assert_eq!(expected[1]["organizer"], expected[2]["organizer"]);
             let columns = list.into_columns().unwrap();
-            assert_eq!(columns.len(), 3);
+            assert_eq!(columns.len(), 5);
             assert_eq!(decode(&columns), expected);
-            // Repeating strings are carried once.
-            let [shared, _]: [Value; 2] = serde_json::from_str(&columns.json).unwrap();
+            // Repeating strings and values are carried once: five references, four values.
+            let [shared, values]: [Value; 2] = serde_json::from_str(&columns.json).unwrap();
+            assert_eq!(values.as_array().unwrap().len(), 4);
             let cal_1 = shared.as_array().unwrap().iter().filter(|s| *s == "cal_1");
             assert_eq!(cal_1.count(), 1);
         }

@@ -44,9 +44,8 @@ pub(super) struct TableRow {
     pub text: [Option<Text>; TEXTS],
     /// The [`SHARED`] columns, as indices into [`EventTable::shared`]; [`NONE`] for NULL.
     pub shared: [u32; SHARED],
-    /// organizer and attendees as byte ranges of [`EventTable::json`], already written as the
-    /// answer writes them (see [`StoredJson`]); `None` for NULL.
-    pub json: [Option<(u32, u32)>; 2],
+    /// organizer and attendees, as indices into [`EventTable::values`]; [`NONE`] for NULL.
+    pub json: [u32; 2],
     pub start_ts: i64,
     pub end_ts: i64,
     pub all_day: bool,
@@ -58,8 +57,11 @@ pub(super) struct TableRow {
 #[derive(Debug, Default)]
 pub struct EventTable {
     pub(super) text: String,
-    pub(super) json: String,
     pub(super) shared: Vec<String>,
+    /// The distinct organizer and attendee values, each written as the answer writes it (see
+    /// [`StoredJson`]). A recurring meeting's instances share theirs, and most organizers are
+    /// the person themself, so a month of rows holds few distinct values.
+    pub(super) values: Vec<String>,
     /// (account_id, calendar_id) of the calendars the rows belong to, as `shared` indices.
     pub(super) calendar_keys: Vec<(u32, u32)>,
     pub(super) rows: Vec<TableRow>,
@@ -111,8 +113,7 @@ impl EventTable {
 
     /// A row's organizer (`i` = 0) or attendees (`i` = 1), as the answer's JSON text.
     pub(super) fn json(&self, row: &TableRow, i: usize) -> Option<&str> {
-        let (start, len) = row.json[i]?;
-        self.json.get(start as usize..start as usize + len as usize)
+        self.values.get(row.json[i] as usize).map(String::as_str)
     }
 
     /// The events of `filter`, in `start_ts` order, joined with their calendar (an event
@@ -177,6 +178,7 @@ const JSON_COLUMNS: [usize; 2] = [11, 12];
 pub(super) struct TableBuilder {
     table: EventTable,
     shared: FxHashMap<String, u32>,
+    values: FxHashMap<String, u32>,
     keys: FxHashMap<(u32, u32), u32>,
     /// Reused to write organizer/attendee values.
     scratch: Vec<u8>,
@@ -208,7 +210,7 @@ impl TableBuilder {
         let mut row = TableRow {
             text: [None; TEXTS],
             shared: [NONE; SHARED],
-            json: [None; 2],
+            json: [NONE; 2],
             start_ts,
             end_ts,
             all_day: r.get::<_, Option<i64>>(19)?.unwrap_or(0) != 0,
@@ -261,17 +263,21 @@ impl TableBuilder {
         Ok(k)
     }
 
-    fn push_json(&mut self, value: Option<&str>) -> Result<Option<(u32, u32)>> {
+    fn push_json(&mut self, value: Option<&str>) -> Result<u32> {
         if value.is_none() {
-            return Ok(None);
+            return Ok(NONE);
         }
         self.scratch.clear();
         serde_json::to_writer(&mut self.scratch, &StoredJson(value))?;
         let text = std::str::from_utf8(&self.scratch)
             .map_err(|_| Error::internal("calendar events: a value is not UTF-8"))?;
-        let start = offset(self.table.json.len())?;
-        self.table.json.push_str(text);
-        Ok(Some((start, offset(text.len())?)))
+        if let Some(&k) = self.values.get(text) {
+            return Ok(k);
+        }
+        let k = offset(self.table.values.len())?;
+        self.table.values.push(text.to_string());
+        self.values.insert(text.to_string(), k);
+        Ok(k)
     }
 
     fn calendar_key(&mut self, account: u32, calendar: u32) -> Result<u32> {
