@@ -137,7 +137,8 @@ impl Backend {
         jobs.register_builtin(jobs::DEMO, Arc::new(handlers::demo) as Handler);
         jobs.register_builtin(jobs::COMPACT, Arc::new(handlers::compact) as Handler);
         crate::claude::register(&jobs, &config);
-        crate::calendar::register(&jobs, &config);
+        let calendar = crate::calendar::CalendarState::new();
+        crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
 
         if let Some(key) = config.secret_key {
@@ -169,7 +170,7 @@ impl Backend {
                 closed: AtomicBool::new(false),
                 close_done: tokio::sync::OnceCell::new(),
                 lock_file: Mutex::new(Some(lock_file)),
-                calendar: crate::calendar::CalendarState::new(),
+                calendar,
             }),
         })
     }
@@ -246,6 +247,13 @@ impl Backend {
     /// redirects go there instead of the core's own loopback listener (CONTRACT.md §8.1).
     pub fn set_http_port(&self, port: Option<u16>) {
         self.inner.calendar.set_http_port(port);
+    }
+
+    /// The in-memory copy of the calendar event rows `listCalendarEvents` answers from (for
+    /// tests and benchmarks that check it is kept current).
+    #[doc(hidden)]
+    pub fn calendar_events_copy(&self) -> &crate::calendar::EventCache {
+        &self.inner.calendar.events
     }
 
     /// The calendar module's in-memory state.

@@ -107,6 +107,20 @@ async fn full_incremental_gone_and_prune() {
         json!({"account_id": account, "provider": "google", "synced_events": 7, "synced_calendars": 3})
     );
     fake::assert_clean(&sim);
+    // The job refreshed the listing's copy of the rows before it announced its success.
+    let version: i64 = b
+        .store()
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT version FROM calendar_events_version", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .unwrap();
+    assert!(version > 0);
+    assert_eq!(b.calendar_events_copy().version(), Some(version));
     {
         let s = sim.lock().unwrap();
         let pages: Vec<Option<String>> = s

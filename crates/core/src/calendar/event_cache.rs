@@ -49,9 +49,24 @@ impl EventCache {
         }
     }
 
+    /// The database version the copy was loaded at, if there is one.
+    pub fn version(&self) -> Option<i64> {
+        lock(&self.slot)
+            .as_ref()
+            .filter(|c| c.table.is_some())
+            .map(|c| c.version)
+    }
+
     /// Drops the copy (the backend closes).
     pub fn clear(&self) {
         lock(&self.slot).take();
+    }
+
+    /// Brings the copy up to the database's current version (a no-op when it is current).
+    pub fn refresh(&self, conn: &Connection) -> Result<()> {
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
+        self.table(&tx).map(drop)
     }
 
     /// The copy at the database's current version, loading it when stale; `None` when the

@@ -112,10 +112,14 @@ impl CalendarState {
     }
 }
 
-/// Registers the `connector.calendar.sync` handler.
-pub fn register(jobs: &JobSystem, config: &Config) {
+/// Registers the `connector.calendar.sync` handler (which refreshes `state`'s copy of the event
+/// rows when it finishes).
+pub fn register(jobs: &JobSystem, config: &Config, state: &Arc<CalendarState>) {
     match http::new_client() {
-        Ok(client) => jobs.register_builtin(CALENDAR_SYNC, sync::handler(config.clone(), client)),
+        Ok(client) => jobs.register_builtin(
+            CALENDAR_SYNC,
+            sync::handler(config.clone(), client, Arc::clone(state)),
+        ),
         // Without a TLS stack the type stays known and its jobs fail clearly.
         Err(_) => jobs.register_builtin(CALENDAR_SYNC, crate::backend::unavailable(CALENDAR_SYNC)),
     }
