@@ -45,7 +45,8 @@ export declare class NativeSubscription {
 
 /** `CalendarEvent[]` in columns (see `enttok_core::calendar::EventColumns` for the shape). */
 export interface EventColumns {
-  text: string
+  texts: Array<string>
+  ends: Uint32Array
   spans: Uint32Array
   json: string
   cells: Float64Array

@@ -79,10 +79,11 @@ function copyJson(v) {
  * cost more than the whole listing; one object literal per row from numbers and slices of one
  * string is several times cheaper. The objects are plain data, equal to the HTTP answer's.
  */
-function eventsFromColumns({ text, spans, json, cells }) {
+function eventsFromColumns({ texts, ends, spans, json, cells }) {
   const [shared, values] = JSON.parse(json);
   const n = cells.length / 22;
   const events = new Array(n);
+  let text = ''; // the chunk of `texts` holding the current row's text
   const str = (k) => (k < 0 ? null : text.slice(spans[2 * k], spans[2 * k + 1]));
   const sh = (k) => (k < 0 ? null : shared[k]);
   // A value shared by several rows is parsed once; the first row takes it, the others a copy.
@@ -96,31 +97,34 @@ function eventsFromColumns({ text, spans, json, cells }) {
     return copyJson(values[k]);
   };
   const num = (x) => (x === x ? x : null); // NaN carries null
-  for (let r = 0, c = 0; r < n; r += 1, c += 22) {
-    events[r] = {
-      account_id: sh(cells[c]),
-      event_id: str(cells[c + 1]),
-      calendar_id: sh(cells[c + 2]),
-      title: str(cells[c + 3]),
-      description: str(cells[c + 4]),
-      start_time: str(cells[c + 5]),
-      end_time: str(cells[c + 6]),
-      start_ts: num(cells[c + 7]),
-      end_ts: num(cells[c + 8]),
-      all_day: cells[c + 9] === 1,
-      location: str(cells[c + 10]),
-      conference_url: str(cells[c + 11]),
-      visibility: sh(cells[c + 12]),
-      status: sh(cells[c + 13]),
-      organizer: val(cells[c + 14]),
-      attendees: val(cells[c + 15]),
-      html_link: str(cells[c + 16]),
-      time_zone: sh(cells[c + 17]),
-      created_at: str(cells[c + 18]),
-      updated_at: str(cells[c + 19]),
-      calendar_color: sh(cells[c + 20]),
-      calendar_name: sh(cells[c + 21]),
-    };
+  for (let chunk = 0, r = 0, c = 0; chunk < texts.length; chunk += 1) {
+    text = texts[chunk];
+    for (const end = ends[chunk]; r < end; r += 1, c += 22) {
+      events[r] = {
+        account_id: sh(cells[c]),
+        event_id: str(cells[c + 1]),
+        calendar_id: sh(cells[c + 2]),
+        title: str(cells[c + 3]),
+        description: str(cells[c + 4]),
+        start_time: str(cells[c + 5]),
+        end_time: str(cells[c + 6]),
+        start_ts: num(cells[c + 7]),
+        end_ts: num(cells[c + 8]),
+        all_day: cells[c + 9] === 1,
+        location: str(cells[c + 10]),
+        conference_url: str(cells[c + 11]),
+        visibility: sh(cells[c + 12]),
+        status: sh(cells[c + 13]),
+        organizer: val(cells[c + 14]),
+        attendees: val(cells[c + 15]),
+        html_link: str(cells[c + 16]),
+        time_zone: sh(cells[c + 17]),
+        created_at: str(cells[c + 18]),
+        updated_at: str(cells[c + 19]),
+        calendar_color: sh(cells[c + 20]),
+        calendar_name: sh(cells[c + 21]),
+      };
+    }
   }
   return events;
 }

@@ -33,7 +33,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// `CalendarEvent[]` in columns (see `enttok_core::calendar::EventColumns` for the shape).
 #[napi(object)]
 pub struct EventColumns {
-    pub text: String,
+    pub texts: Vec<String>,
+    pub ends: Uint32Array,
     pub spans: Uint32Array,
     pub json: String,
     pub cells: Float64Array,
@@ -42,7 +43,8 @@ pub struct EventColumns {
 impl From<enttok_core::calendar::EventColumns> for EventColumns {
     fn from(c: enttok_core::calendar::EventColumns) -> Self {
         EventColumns {
-            text: c.text,
+            texts: c.texts,
+            ends: Uint32Array::new(c.ends),
             spans: Uint32Array::new(c.spans),
             json: c.json,
             cells: Float64Array::new(c.cells),

@@ -7,10 +7,15 @@
 //! one string, which V8 does several times faster than parsing (see `bench/calendar.js`).
 //!
 //! The shape, read by `eventsFromColumns` in `index.js`:
-//! - `text`: the rows' text columns, one string (copied from the event table's buffer, with
-//!   UTF-16 lengths known in advance, so the offsets below cost an addition each);
-//! - `spans`: string `k` of `text` is `text.slice(spans[2k], spans[2k + 1])`, in UTF-16 units
-//!   as JavaScript counts;
+//! - `texts`: the rows' text columns, in consecutive chunks of rows: chunk `i` holds the rows
+//!   from `ends[i - 1]` (0 for the first) to `ends[i]`, at most [`CHUNK_BYTES`] of UTF-8 unless
+//!   one row alone is longer. Copied from the event table's buffer, with UTF-16 lengths known
+//!   in advance, so the offsets below cost an addition each. Why chunks: V8 puts a string over
+//!   128 KiB in its large-object space, and creating one there (fresh pages, freed only by a
+//!   full GC) cost ≈ 8× more per byte than a few smaller strings in the young generation;
+//! - `ends`: the end row (exclusive) of each chunk of `texts`;
+//! - `spans`: text reference `k` of a row is `texts[i].slice(spans[2k], spans[2k + 1])`, with
+//!   `i` the row's chunk, in UTF-16 units as JavaScript counts;
 //! - `json`: the JSON text `[shared, values]`: `shared` holds the strings that repeat from row
 //!   to row (account and calendar ids, visibility, status, time zone, calendar color and name),
 //!   once each; `values` holds the distinct organizer and attendee values (stored JSON, spliced
@@ -75,13 +80,19 @@ pub const FIELDS: [(&str, Field); CELLS_PER_ROW] = [
 /// Numbers per row in `cells`.
 pub const CELLS_PER_ROW: usize = 22;
 
+/// The most UTF-8 bytes a chunk of `texts` holds (unless one row alone is longer). Even as a
+/// two-byte string (2 bytes per UTF-16 unit, at most one unit per UTF-8 byte) a chunk stays
+/// under V8's 128 KiB large-object threshold.
+pub const CHUNK_BYTES: usize = 32 * 1024;
+
 /// The reference of a null.
 const NULL: f64 = -1.0;
 
 /// A list of calendar events in columns (see the module documentation for the shape).
 #[derive(Debug, Clone, Default)]
 pub struct EventColumns {
-    pub text: String,
+    pub texts: Vec<String>,
+    pub ends: Vec<u32>,
     pub spans: Vec<u32>,
     pub json: String,
     pub cells: Vec<f64>,
@@ -102,21 +113,10 @@ impl EventColumns {
 /// Builds the columns of `list`.
 pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
     let table = list.table();
-    let text_len: usize = list
-        .iter()
-        .map(|(row, _)| {
-            row.text
-                .iter()
-                .flatten()
-                .map(|t| t.len as usize)
-                .sum::<usize>()
-        })
-        .sum();
-    let mut text = String::with_capacity(text_len);
+    let mut chunks = Chunks::default();
     let mut values = Values::new(table);
     let mut cells = Vec::with_capacity(list.len() * CELLS_PER_ROW);
     let mut spans = Vec::with_capacity(list.len() * 2 * TEXTS);
-    let mut units: u32 = 0;
     let mut shared = Shared::new(table);
     let calendar_refs: Vec<(f64, f64)> = list
         .calendars()
@@ -124,6 +124,7 @@ pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
         .map(|(color, name)| (shared.own(color.as_deref()), shared.own(name.as_deref())))
         .collect();
     for ((row, _), calendar) in list.iter().zip(list.calendar_indices()) {
+        chunks.start_row(row.text.iter().flatten().map(|t| t.len as usize).sum());
         let mut texts = [NULL; TEXTS];
         for (cell, t) in texts.iter_mut().zip(&row.text) {
             let Some(t) = t else { continue };
@@ -131,13 +132,10 @@ pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
                 .text
                 .get(t.start as usize..(t.start + t.len) as usize)
                 .ok_or_else(|| Error::internal("calendar columns: text out of range"))?;
-            text.push_str(piece);
             *cell = (spans.len() / 2) as f64;
-            spans.push(units);
-            units = units
-                .checked_add(t.units)
-                .ok_or_else(|| Error::internal("calendar events answer too large"))?;
-            spans.push(units);
+            let (start, end) = chunks.push(piece, t.units)?;
+            spans.push(start);
+            spans.push(end);
         }
         let (organizer, attendees) = (values.reference(row.json[0]), values.reference(row.json[1]));
         let (color, name) = calendar_refs
@@ -178,12 +176,59 @@ pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
         serde_json::to_string(&shared.list)?,
         values.text
     );
+    let (texts, ends) = chunks.finish();
     Ok(EventColumns {
-        text,
+        texts,
+        ends,
         spans,
         json,
         cells,
     })
+}
+
+/// `texts` and `ends` being built.
+#[derive(Default)]
+struct Chunks {
+    texts: Vec<String>,
+    ends: Vec<u32>,
+    current: String,
+    /// UTF-16 length of `current`.
+    units: u32,
+    rows: u32,
+}
+
+impl Chunks {
+    /// Starts a row of `bytes` of text: in a new chunk when it would overflow the current one.
+    fn start_row(&mut self, bytes: usize) {
+        if !self.current.is_empty() && self.current.len() + bytes > CHUNK_BYTES {
+            self.texts.push(std::mem::take(&mut self.current));
+            self.ends.push(self.rows);
+            self.units = 0;
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve(CHUNK_BYTES.max(bytes));
+        }
+        self.rows += 1;
+    }
+
+    /// Appends a text of `units` UTF-16 units; its UTF-16 range in the chunk.
+    fn push(&mut self, piece: &str, units: u32) -> Result<(u32, u32)> {
+        self.current.push_str(piece);
+        let start = self.units;
+        self.units = start
+            .checked_add(units)
+            .ok_or_else(|| Error::internal("calendar events answer too large"))?;
+        Ok((start, self.units))
+    }
+
+    /// The chunks and their end rows (none for no rows).
+    fn finish(mut self) -> (Vec<String>, Vec<u32>) {
+        if self.rows > self.ends.last().copied().unwrap_or(0) {
+            self.texts.push(self.current);
+            self.ends.push(self.rows);
+        }
+        (self.texts, self.ends)
+    }
 }
 
 /// The organizer and attendee values the rows use, each distinct one once, as the inside of a
@@ -286,10 +331,13 @@ mod tests {
 
     /// Rebuilds the objects from the columns exactly as `index.js` does.
     fn decode(c: &EventColumns) -> Value {
-        let units: Vec<u16> = c.text.encode_utf16().collect();
         let [shared, values]: [Value; 2] = serde_json::from_str(&c.json).unwrap();
         let mut out = Vec::new();
-        for row in c.cells.chunks(CELLS_PER_ROW) {
+        assert_eq!(c.texts.len(), c.ends.len());
+        assert_eq!(c.ends.last().copied().unwrap_or(0) as usize, c.len());
+        for (r, row) in c.cells.chunks(CELLS_PER_ROW).enumerate() {
+            let chunk = c.ends.iter().position(|&end| r < end as usize).unwrap();
+            let units: Vec<u16> = c.texts[chunk].encode_utf16().collect();
             let mut obj = Map::new();
             for ((name, field), &cell) in FIELDS.iter().zip(row) {
                 let value = match field {
@@ -373,6 +421,35 @@ mod tests {
     }
 
     #[test]
+    fn texts_are_split_in_chunks_at_row_boundaries() {
+        let c = db();
+        calendar(&c, "a", "cal", None, "Cal", true);
+        for k in 0..400 {
+            event(&c, "a", "cal", &format!("e{k}"), k, k + 1);
+            let title = format!("회의 🎉 {} {k}", "가".repeat(k as usize % 90));
+            c.execute(
+                "UPDATE calendar_events SET title = ?1 WHERE event_id = ?2",
+                rusqlite::params![title, format!("e{k}")],
+            )
+            .unwrap();
+        }
+        // One row alone longer than a chunk.
+        c.execute(
+            "UPDATE calendar_events SET description = ?1 WHERE event_id = 'e200'",
+            [format!("{}é", "x".repeat(CHUNK_BYTES + 10))],
+        )
+        .unwrap();
+        let list = list_events(&c, &range(0, 1000), Some(&EventCache::default())).unwrap();
+        let expected = serde_json::to_value(&list).unwrap();
+        let columns = list.into_columns().unwrap();
+        assert!(columns.texts.len() >= 3, "{} chunks", columns.texts.len());
+        let long = columns.texts.iter().filter(|t| t.len() > CHUNK_BYTES);
+        assert_eq!(long.count(), 1);
+        assert!(columns.ends.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(decode(&columns), expected);
+    }
+
+    #[test]
     fn an_empty_list_has_empty_columns() {
         let c = db();
         let columns = list_events(&c, &range(0, 10), Some(&EventCache::default()))
@@ -380,6 +457,7 @@ mod tests {
             .into_columns()
             .unwrap();
         assert!(columns.is_empty());
+        assert!(columns.texts.is_empty() && columns.ends.is_empty());
         assert_eq!(columns.json, "[[],[]]");
     }
 }
