@@ -108,17 +108,7 @@ async fn full_incremental_gone_and_prune() {
     );
     fake::assert_clean(&sim);
     // The job refreshed the listing's copy of the rows before it announced its success.
-    let version: i64 = b
-        .store()
-        .read(|c| {
-            Ok(
-                c.query_row("SELECT version FROM calendar_events_version", [], |r| {
-                    r.get(0)
-                })?,
-            )
-        })
-        .await
-        .unwrap();
+    let version = b.store().calendar_events_version();
     assert!(version > 0);
     assert_eq!(b.calendar_events_copy().version(), Some(version));
     {

@@ -251,8 +251,10 @@ impl Backend {
             selected_only,
         };
         let state = Arc::clone(self.calendar_state());
+        // Read before the listing's read transaction begins (see `event_cache`).
+        let version = self.store().calendar_events_version();
         self.store()
-            .read(move |c| event_cache::list_events(c, &q, Some(&state.events)))
+            .read(move |c| event_cache::list_events(c, &q, Some((&state.events, version))))
             .await
     }
 

@@ -1,12 +1,14 @@
 //! `listCalendarEvents` from an in-memory copy of the event rows.
 //!
 //! The copy ([`EventTable`]) is loaded with one read of every listable row and then answers
-//! any range without SQLite. It is current exactly when `calendar_events_version.version`
-//! (bumped by triggers on every insert, update and delete of `calendar_events`, migration 5)
-//! equals the version it was loaded at; the version is read in the same read transaction as
-//! the calendars and, on a miss, the rows, so an answer never mixes two states of the
-//! database. A sync that changes nothing bumps nothing, so the copy survives the periodic
-//! incremental syncs; the first listing after a change reloads it (≈ 2 µs a stored event).
+//! any range without SQLite. It is current exactly when the store's version of
+//! `calendar_events` ([`crate::store::Store::calendar_events_version`], bumped after every
+//! committed write that changed a row) equals the version it was loaded at. The caller reads
+//! that version before the read transaction that lists (or reloads), so a copy is never
+//! labelled with a version newer than its rows. A sync that changes nothing bumps nothing, so
+//! the copy survives the periodic incremental syncs; the first listing after a change
+//! reloads it (≈ 2 µs a stored event), which the sync job does itself before it announces its
+//! end.
 //!
 //! Past [`MAX_CACHED_ROWS`] stored events the copy would cost more memory than it saves time
 //! (≈ 0.5 KB an event), so listings read only their range from SQLite, through the same table
@@ -35,7 +37,7 @@ pub struct EventCache {
 }
 
 struct Cached {
-    version: i64,
+    version: u64,
     /// `None`: the table had too many rows to copy at this version.
     table: Option<Arc<EventTable>>,
 }
@@ -50,7 +52,7 @@ impl EventCache {
     }
 
     /// The database version the copy was loaded at, if there is one.
-    pub fn version(&self) -> Option<i64> {
+    pub fn version(&self) -> Option<u64> {
         lock(&self.slot)
             .as_ref()
             .filter(|c| c.table.is_some())
@@ -62,19 +64,17 @@ impl EventCache {
         lock(&self.slot).take();
     }
 
-    /// Brings the copy up to the database's current version (a no-op when it is current).
-    pub fn refresh(&self, conn: &Connection) -> Result<()> {
+    /// Brings the copy up to `version`, the store's current version of `calendar_events`
+    /// read before this call (a no-op when the copy is current).
+    pub fn refresh(&self, conn: &Connection, version: u64) -> Result<()> {
         let tx =
             rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
-        self.table(&tx).map(drop)
+        self.table(&tx, version).map(drop)
     }
 
-    /// The copy at the database's current version, loading it when stale; `None` when the
-    /// store is too large to copy. Runs inside the caller's read transaction.
-    fn table(&self, conn: &Connection) -> Result<Option<Arc<EventTable>>> {
-        let version: i64 = conn
-            .prepare_cached("SELECT version FROM calendar_events_version WHERE id = 1")?
-            .query_row([], |r| r.get(0))?;
+    /// The copy at `version`, loading it when stale; `None` when the store is too large to
+    /// copy. Runs inside the caller's read transaction, begun after `version` was read.
+    fn table(&self, conn: &Connection, version: u64) -> Result<Option<Arc<EventTable>>> {
         if let Some(cached) = lock(&self.slot).as_ref() {
             if cached.version == version {
                 return Ok(cached.table.clone());
@@ -101,17 +101,18 @@ impl EventCache {
 }
 
 /// Events overlapping `[start, end)`, not cancelled, with a calendar row (the contract's inner
-/// join), by start: from `cache` when given (and the store is not too large), else from
-/// SQLite. One read transaction, so the calendars and events agree.
+/// join), by start: from `cache` at the given version of `calendar_events` (read before this
+/// call) when given and the store is not too large, else from SQLite. One read transaction,
+/// so the calendars and events agree.
 pub fn list_events(
     conn: &Connection,
     q: &EventQuery,
-    cache: Option<&EventCache>,
+    cache: Option<(&EventCache, u64)>,
 ) -> Result<EventList> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
     let calendars = read_calendars(&tx)?;
     let cached = match cache {
-        Some(cache) => cache.table(&tx)?,
+        Some((cache, version)) => cache.table(&tx, version)?,
         None => None,
     };
     let table = match cached {
@@ -254,15 +255,35 @@ pub(super) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
+    use crate::store::Store;
 
-    use super::testing::{calendar, db, event, range};
+    use super::testing::{calendar, event, range};
     use super::*;
 
-    /// The listing from the copy, checked against the listing read from SQLite.
-    fn listed(c: &Connection, q: &EventQuery, cache: &EventCache) -> Vec<String> {
-        let cached = list_events(c, q, Some(cache)).unwrap();
-        let direct = list_events(c, q, None).unwrap();
+    /// A store in a fresh directory (the directory lives as long as the store is used).
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("index.db")).unwrap();
+        (dir, store)
+    }
+
+    /// Runs `sql` on the writer.
+    fn write(store: &Store, sql: &str) {
+        store.write_blocking(|c| Ok(c.execute_batch(sql)?)).unwrap();
+    }
+
+    /// The listing from the copy at the store's version, checked against the listing read
+    /// from SQLite in the same read transaction's state.
+    fn listed(store: &Store, q: &EventQuery, cache: &EventCache) -> Vec<String> {
+        let version = store.calendar_events_version();
+        let (cached, direct) = store
+            .read_blocking(|c| {
+                Ok((
+                    list_events(c, q, Some((cache, version)))?,
+                    list_events(c, q, None)?,
+                ))
+            })
+            .unwrap();
         let value = serde_json::to_value(&cached).unwrap();
         assert_eq!(value, serde_json::to_value(&direct).unwrap());
         value
@@ -273,30 +294,31 @@ mod tests {
             .collect()
     }
 
-    fn version(c: &Connection) -> i64 {
-        c.query_row("SELECT version FROM calendar_events_version", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
-    }
-
     fn copy(cache: &EventCache) -> Option<Arc<EventTable>> {
         lock(&cache.slot).as_ref().and_then(|c| c.table.clone())
     }
 
     #[test]
-    fn the_copy_is_reused_until_an_event_row_changes() {
-        let c = db();
+    fn the_copy_is_reused_until_a_committed_write_changes_an_event_row() {
+        let (_dir, s) = store();
         let cache = EventCache::default();
-        calendar(&c, "a", "cal", None, "Cal", true);
-        event(&c, "a", "cal", "e1", 100, 200);
-        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e1"]);
+        s.write_blocking(|c| {
+            calendar(c, "a", "cal", None, "Cal", true);
+            event(c, "a", "cal", "e1", 100, 200);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(listed(&s, &range(0, 1000), &cache), ["e1"]);
         let first = copy(&cache).unwrap();
-        // Listings and calendar changes leave the copy as it is.
-        assert_eq!(listed(&c, &range(150, 160), &cache), ["e1"]);
-        c.execute("UPDATE calendar_calendars SET name = 'New'", [])
+        // Listings, calendar changes and other tables' writes leave the copy as it is.
+        let before = s.calendar_events_version();
+        assert_eq!(listed(&s, &range(150, 160), &cache), ["e1"]);
+        write(&s, "UPDATE calendar_calendars SET name = 'New'");
+        write(&s, "INSERT INTO sync_state (connector) VALUES ('x')");
+        assert_eq!(s.calendar_events_version(), before);
+        let named = s
+            .read_blocking(|c| list_events(c, &range(0, 1000), Some((&cache, before))))
             .unwrap();
-        let named = list_events(&c, &range(0, 1000), Some(&cache)).unwrap();
         assert_eq!(
             named.to_events().unwrap()[0].calendar_name.as_deref(),
             Some("New")
@@ -304,89 +326,101 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &copy(&cache).unwrap()));
 
         // Insert, update and delete each make the next listing read the rows again.
-        let before = version(&c);
-        event(&c, "a", "cal", "e2", 300, 400);
-        assert!(version(&c) > before);
-        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e1", "e2"]);
-        let second = copy(&cache).unwrap();
-        assert!(!Arc::ptr_eq(&first, &second));
-        c.execute(
+        s.write_blocking(|c| {
+            event(c, "a", "cal", "e2", 300, 400);
+            Ok(())
+        })
+        .unwrap();
+        assert!(s.calendar_events_version() > before);
+        assert_eq!(listed(&s, &range(0, 1000), &cache), ["e1", "e2"]);
+        assert!(!Arc::ptr_eq(&first, &copy(&cache).unwrap()));
+        write(
+            &s,
             "UPDATE calendar_events SET start_ts = 500, end_ts = 600 WHERE event_id = 'e1'",
-            [],
-        )
-        .unwrap();
-        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e2", "e1"]);
-        c.execute(
+        );
+        assert_eq!(listed(&s, &range(0, 1000), &cache), ["e2", "e1"]);
+        write(
+            &s,
             "UPDATE calendar_events SET status = 'cancelled' WHERE event_id = 'e2'",
-            [],
-        )
-        .unwrap();
-        assert_eq!(listed(&c, &range(0, 1000), &cache), ["e1"]);
-        c.execute("DELETE FROM calendar_events", []).unwrap();
-        assert!(listed(&c, &range(0, 1000), &cache).is_empty());
-        // A rolled-back change leaves the version, and the copy, valid.
-        let v = version(&c);
-        c.execute_batch("BEGIN; DELETE FROM calendar_calendars; ROLLBACK;")
-            .unwrap();
-        c.execute_batch(
+        );
+        assert_eq!(listed(&s, &range(0, 1000), &cache), ["e1"]);
+        write(&s, "DELETE FROM calendar_events WHERE account_id = 'a'");
+        assert!(listed(&s, &range(0, 1000), &cache).is_empty());
+        // A rolled-back change is no change.
+        let v = s.calendar_events_version();
+        write(
+            &s,
             "BEGIN; INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts,
                end_ts) VALUES ('a', 'cal', 'gone', 1, 2); ROLLBACK;",
-        )
-        .unwrap();
-        assert_eq!(version(&c), v);
+        );
+        assert_eq!(s.calendar_events_version(), v);
+        // So is a failed write.
+        let failed = s.write_blocking(|c| {
+            let tx = c.transaction()?;
+            event(&tx, "a", "cal", "never", 1, 2);
+            Err::<(), _>(crate::Error::internal("fails before commit"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(s.calendar_events_version(), v);
+        assert!(listed(&s, &range(0, 1000), &cache).is_empty());
     }
 
     #[test]
     fn filters_and_overlap_match_the_sql_listing() {
-        let c = db();
+        let (_dir, s) = store();
         let cache = EventCache::default();
-        calendar(&c, "a", "work", Some("#111"), "Work", true);
-        calendar(&c, "a", "home", Some("#111"), "Home", false);
-        calendar(&c, "b", "work", None, "B work", true);
-        // A long event that started well before the range still overlaps it.
-        event(&c, "a", "work", "long", 0, 10_000);
-        event(&c, "a", "work", "before", 100, 1000);
-        event(&c, "a", "work", "touching-end", 900, 1000);
-        event(&c, "a", "work", "inside", 1500, 1600);
-        event(&c, "a", "work", "at-end", 2000, 2100);
-        event(&c, "a", "home", "hidden", 1500, 1600);
-        event(&c, "b", "work", "other-account", 1200, 1300);
-        event(&c, "a", "orphan", "no-calendar-row", 1500, 1600);
-        c.execute(
-            "INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts)
-             VALUES ('a', 'work', 'no-end', 1500)",
-            [],
-        )
+        s.write_blocking(|c| {
+            calendar(c, "a", "work", Some("#111"), "Work", true);
+            calendar(c, "a", "home", Some("#111"), "Home", false);
+            calendar(c, "b", "work", None, "B work", true);
+            // A long event that started well before the range still overlaps it.
+            event(c, "a", "work", "long", 0, 10_000);
+            event(c, "a", "work", "before", 100, 1000);
+            event(c, "a", "work", "touching-end", 900, 1000);
+            event(c, "a", "work", "inside", 1500, 1600);
+            event(c, "a", "work", "at-end", 2000, 2100);
+            event(c, "a", "home", "hidden", 1500, 1600);
+            event(c, "b", "work", "other-account", 1200, 1300);
+            event(c, "a", "orphan", "no-calendar-row", 1500, 1600);
+            c.execute(
+                "INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts)
+                 VALUES ('a', 'work', 'no-end', 1500)",
+                [],
+            )?;
+            Ok(())
+        })
         .unwrap();
         let q = range(1000, 2000);
-        assert_eq!(listed(&c, &q, &cache), ["long", "other-account", "inside"]);
+        assert_eq!(listed(&s, &q, &cache), ["long", "other-account", "inside"]);
         let all = EventQuery {
             selected_only: false,
             ..range(1000, 2000)
         };
         assert_eq!(
-            listed(&c, &all, &cache),
+            listed(&s, &all, &cache),
             ["long", "other-account", "inside", "hidden"]
         );
         let account = EventQuery {
             account_id: Some("a".into()),
             ..range(1000, 2000)
         };
-        assert_eq!(listed(&c, &account, &cache), ["long", "inside"]);
+        assert_eq!(listed(&s, &account, &cache), ["long", "inside"]);
         let calendars = EventQuery {
             calendar_ids: Some(vec!["home".into(), "nope".into()]),
             selected_only: false,
             ..range(1000, 2000)
         };
-        assert_eq!(listed(&c, &calendars, &cache), ["hidden"]);
+        assert_eq!(listed(&s, &calendars, &cache), ["hidden"]);
         let none = EventQuery {
             account_id: Some("zzz".into()),
             ..range(1000, 2000)
         };
-        assert!(listed(&c, &none, &cache).is_empty());
-        assert!(listed(&c, &range(20_000, 30_000), &cache).is_empty());
+        assert!(listed(&s, &none, &cache).is_empty());
+        assert!(listed(&s, &range(20_000, 30_000), &cache).is_empty());
         // Colors shared by two calendars and a missing color come through.
-        let listing = list_events(&c, &all, Some(&cache))
+        let version = s.calendar_events_version();
+        let listing = s
+            .read_blocking(|c| list_events(c, &all, Some((&cache, version))))
             .unwrap()
             .to_events()
             .unwrap();
@@ -402,30 +436,41 @@ mod tests {
 
     #[test]
     fn a_store_too_large_to_copy_is_listed_from_sqlite() {
-        let c = db();
+        let (_dir, s) = store();
         let cache = EventCache::with_max_rows(2);
-        calendar(&c, "a", "cal", None, "Cal", true);
-        for k in 0..3 {
-            event(&c, "a", "cal", &format!("e{k}"), 10 * k, 10 * k + 5);
-        }
-        assert_eq!(listed(&c, &range(0, 100), &cache), ["e0", "e1", "e2"]);
+        s.write_blocking(|c| {
+            calendar(c, "a", "cal", None, "Cal", true);
+            for k in 0..3 {
+                event(c, "a", "cal", &format!("e{k}"), 10 * k, 10 * k + 5);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(listed(&s, &range(0, 100), &cache), ["e0", "e1", "e2"]);
         assert!(copy(&cache).is_none());
-        c.execute("DELETE FROM calendar_events WHERE event_id = 'e2'", [])
-            .unwrap();
-        assert_eq!(listed(&c, &range(0, 100), &cache), ["e0", "e1"]);
+        write(&s, "DELETE FROM calendar_events WHERE event_id = 'e2'");
+        assert_eq!(listed(&s, &range(0, 100), &cache), ["e0", "e1"]);
         assert_eq!(copy(&cache).map(|t| t.len()), Some(2));
+        assert_eq!(cache.version(), Some(s.calendar_events_version()));
     }
 
     #[test]
-    fn a_table_with_only_cancelled_or_untimed_rows_lists_nothing() {
-        let c = db();
+    fn only_cancelled_or_untimed_rows_list_nothing() {
+        let (_dir, s) = store();
         let cache = EventCache::default();
-        calendar(&c, "a", "cal", None, "Cal", true);
-        event(&c, "a", "cal", "x", 10, 20);
-        c.execute("UPDATE calendar_events SET status = 'cancelled'", [])
-            .unwrap();
-        assert!(listed(&c, &range(0, 100), &cache).is_empty());
+        s.write_blocking(|c| {
+            calendar(c, "a", "cal", None, "Cal", true);
+            event(c, "a", "cal", "x", 10, 20);
+            c.execute("UPDATE calendar_events SET status = 'cancelled'", [])?;
+            c.execute(
+                "INSERT INTO calendar_events (account_id, calendar_id, event_id)
+                 VALUES ('a', 'cal', 'untimed')",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(listed(&s, &range(0, 100), &cache).is_empty());
         assert_eq!(copy(&cache).map(|t| t.is_empty()), Some(true));
-        let _: Value = serde_json::to_value(list_events(&c, &range(0, 1), None).unwrap()).unwrap();
     }
 }

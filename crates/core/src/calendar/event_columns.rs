@@ -402,7 +402,7 @@ mod tests {
         event(&c, "cal_2", "other", "p1", 10, 20);
         event(&c, "cal_2", "other", "p2", 30, 40);
         let q = range(-10, 1_800_000_000);
-        for cache in [None, Some(&EventCache::default())] {
+        for cache in [None, Some((&EventCache::default(), 0))] {
             let list = list_events(&c, &q, cache).unwrap();
             let expected = serde_json::to_value(&list).unwrap();
             assert_eq!(expected.as_array().unwrap().len(), 5);
@@ -439,7 +439,7 @@ mod tests {
             [format!("{}é", "x".repeat(CHUNK_BYTES + 10))],
         )
         .unwrap();
-        let list = list_events(&c, &range(0, 1000), Some(&EventCache::default())).unwrap();
+        let list = list_events(&c, &range(0, 1000), Some((&EventCache::default(), 0))).unwrap();
         let expected = serde_json::to_value(&list).unwrap();
         let columns = list.into_columns().unwrap();
         assert!(columns.texts.len() >= 3, "{} chunks", columns.texts.len());
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn an_empty_list_has_empty_columns() {
         let c = db();
-        let columns = list_events(&c, &range(0, 10), Some(&EventCache::default()))
+        let columns = list_events(&c, &range(0, 10), Some((&EventCache::default(), 0)))
             .unwrap()
             .into_columns()
             .unwrap();

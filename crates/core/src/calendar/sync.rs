@@ -56,7 +56,11 @@ pub fn handler(config: Config, http: reqwest::Client, state: Arc<CalendarState>)
 /// stored event). A failure here only means the next listing loads the copy itself.
 async fn warm(ctx: &JobCtx, state: &Arc<CalendarState>) {
     let state = Arc::clone(state);
-    let _ = ctx.store().read(move |c| state.events.refresh(c)).await;
+    let version = ctx.store().calendar_events_version();
+    let _ = ctx
+        .store()
+        .read(move |c| state.events.refresh(c, version))
+        .await;
 }
 
 type Step<T> = Result<T, String>;

@@ -14,6 +14,7 @@
 mod checkpoint;
 mod group;
 mod schema;
+mod watch;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use crate::error::{Error, Result};
 #[cfg(test)]
 pub(crate) use schema::migrate;
 pub use schema::{original_ddl, LATEST_VERSION};
+pub use watch::TableWatch;
 
 const READERS: usize = 2;
 
@@ -50,6 +52,8 @@ pub struct Store {
     /// Commit and group counters, shared with the checkpoint thread.
     counters: Arc<checkpoint::Counters>,
     checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
+    /// The version of `calendar_events` (see `watch`).
+    calendar_events: Arc<TableWatch>,
 }
 
 /// Locks a mutex, recovering the data of a poisoned one: a panic elsewhere must not make the
@@ -99,6 +103,8 @@ impl Store {
         let mut writer = open_connection(path, read_write())?;
         configure(&writer)?;
         schema::migrate(&mut writer)?;
+        let calendar_events = Arc::new(TableWatch::default());
+        calendar_events.install(&mut writer, "calendar_events")?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let conn = open_connection(
@@ -128,6 +134,7 @@ impl Store {
             next_reader: AtomicUsize::new(0),
             counters,
             checkpointer: Mutex::new(Some(checkpointer)),
+            calendar_events,
         })
     }
 
@@ -140,6 +147,18 @@ impl Store {
     /// How many background WAL checkpoints ran (see `checkpoint`).
     pub fn checkpoints_run(&self) -> u64 {
         self.counters.checkpoints.load(Ordering::Relaxed)
+    }
+
+    /// The version of `calendar_events`' contents: changes after every committed write that
+    /// changed a row of it (see `watch`).
+    pub fn calendar_events_version(&self) -> u64 {
+        self.calendar_events.version()
+    }
+
+    /// Bookkeeping after a write or a group of writes returned (its transactions committed).
+    fn committed(&self) {
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.calendar_events.committed();
     }
 
     /// The database file.
@@ -163,7 +182,7 @@ impl Store {
             Some(conn) => f(conn),
             None => Err(Error::Closed),
         };
-        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.committed();
         let rounds = if spawn_rest.is_some() {
             MAX_ROUNDS
         } else {
@@ -215,7 +234,7 @@ impl Store {
                     Some(conn) => inline(|| f(conn)),
                     None => Err(Error::Closed),
                 };
-                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.committed();
                 self.drain(&mut guard, MAX_ROUNDS);
                 drop(guard);
                 self.lead(Some(self));
@@ -324,7 +343,7 @@ impl Store {
             }
             let groups = group::run_batch(conn.as_mut(), batch);
             self.counters.groups.fetch_add(groups, Ordering::Relaxed);
-            self.counters.commits.fetch_add(1, Ordering::Relaxed);
+            self.committed();
         }
         false
     }

@@ -126,32 +126,8 @@ const MIGRATION_4: &str = r#"
 DROP INDEX IF EXISTS idx_jobs_queue;
 "#;
 
-/// Migration 5: a number that changes with every change to `calendar_events`, kept by the
-/// database itself. `listCalendarEvents` answers from an in-memory copy of the event rows
-/// (`calendar::event_cache`) and reads this number in the same read transaction to know
-/// whether its copy is current. Triggers, rather than bumps in the Rust write paths, so that
-/// no writer can be missed: a future write path, a migration, or another process on the file.
-/// (`INSERT OR REPLACE` fires the insert trigger; its implicit delete does not need to.)
-const MIGRATION_5: &str = r#"
-CREATE TABLE IF NOT EXISTS calendar_events_version (
-  id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
-INSERT OR IGNORE INTO calendar_events_version (id, version) VALUES (1, 0);
-CREATE TRIGGER IF NOT EXISTS calendar_events_version_insert AFTER INSERT ON calendar_events
-BEGIN UPDATE calendar_events_version SET version = version + 1 WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS calendar_events_version_update AFTER UPDATE ON calendar_events
-BEGIN UPDATE calendar_events_version SET version = version + 1 WHERE id = 1; END;
-CREATE TRIGGER IF NOT EXISTS calendar_events_version_delete AFTER DELETE ON calendar_events
-BEGIN UPDATE calendar_events_version SET version = version + 1 WHERE id = 1; END;
-"#;
-
 /// The migrations in order; entry `i` brings the database to version `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    MIGRATION_1,
-    MIGRATION_2,
-    MIGRATION_3,
-    MIGRATION_4,
-    MIGRATION_5,
-];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
 
 /// The schema version a fully migrated database has.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
