@@ -250,12 +250,17 @@ impl Backend {
             calendar_ids,
             selected_only,
         };
-        let state = Arc::clone(self.calendar_state());
         // Read before the listing's read transaction begins (see `event_cache`).
         let version = self.store().calendar_events_version();
-        self.store()
-            .read(move |c| event_cache::list_events(c, &q, Some((&state.events, version))))
-            .await
+        let events = Arc::clone(&self.calendar_state().events);
+        let copy = Arc::clone(&events);
+        let list = self
+            .store()
+            .read(move |c| event_cache::list_events(c, &q, Some((&copy, version))))
+            .await?;
+        // A stale copy answered nothing; have it reloaded for the next listings.
+        events.start_loading(self.store());
+        Ok(list)
     }
 
     /// `syncCalendarAccount(accountId, body)` / `POST /calendar/accounts/{account_id}/sync`:

@@ -58,7 +58,7 @@ pub struct CalendarState {
     pub(crate) stop: tokio_util::sync::CancellationToken,
     client: std::sync::OnceLock<reqwest::Client>,
     /// The in-memory copy of the event rows `listCalendarEvents` answers from.
-    pub(crate) events: event_cache::EventCache,
+    pub(crate) events: Arc<event_cache::EventCache>,
 }
 
 impl Default for CalendarState {
@@ -68,7 +68,7 @@ impl Default for CalendarState {
             http_port: Mutex::new(None),
             stop: tokio_util::sync::CancellationToken::new(),
             client: std::sync::OnceLock::new(),
-            events: event_cache::EventCache::default(),
+            events: Arc::default(),
         }
     }
 }
