@@ -8,8 +8,10 @@
 // A fake Google Calendar API v3 on 127.0.0.1 (this process) holds 10,000 events in 5 calendars
 // (2,000 each, pages of 250, pretty-printed as Google answers). The backend syncs them through
 // its real path (`syncCalendarAccount`, the `connector.calendar.sync` job), then
-// `listCalendarEvents` is timed from JS: the call, the JSON string crossing napi and the
-// `JSON.parse` in index.js — what the app pays.
+// `listCalendarEvents` is timed from JS: the call, the answer crossing napi in columns and
+// the objects built in index.js — what the app pays. The rows come from the backend's
+// in-memory copy of the event table, which the sync job refreshed before it finished;
+// `first_list_ms` is the first listing in the process (its JS code still cold).
 //
 // How many rows "a month with 10,000 stored events" returns depends on how the events are
 // spread; each spread is its own scenario:

@@ -95,6 +95,14 @@ async fn full_incremental_gone_and_prune() {
     let account = fake::google_account(&b, fake::fresh_creds("at-1")).await;
     let mut sub = b.subscribe().unwrap();
 
+    // A listing before the first sync leaves a copy of the (empty) rows, loaded in the
+    // background; the sync then refreshes it (below).
+    assert!(b.list_calendar_events(&wide()).await.unwrap().is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.calendar_events_copy().version().is_none() {
+        assert!(std::time::Instant::now() < deadline, "copy never loaded");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let job = fake::sync(&b, &account).await;
     assert_eq!(job.status, "succeeded", "{:?}", job.error);
     assert_eq!(job.progress, Some(1.0));

@@ -11,8 +11,9 @@
 //! Loading the copy costs ≈ 2.5 µs a stored event (25 ms for 10,000), several times one
 //! month's listing from SQLite, so no listing waits for it: a listing that finds the copy
 //! stale (or missing, after open) reads its range from SQLite and has the copy reloaded in the
-//! background ([`EventCache::start_loading`]). The sync job reloads it itself before it
-//! announces its end, so the listing the app runs on that announcement finds it current.
+//! background ([`EventCache::start_loading`]). The sync job reloads an existing copy itself
+//! before it announces its end, so the listing the app runs on that announcement finds it
+//! current; a process that never lists events never holds a copy.
 //!
 //! Past [`MAX_CACHED_ROWS`] stored events the copy would cost more memory than it saves time
 //! (≈ 0.5 KB an event), so listings read only their range from SQLite, through the same table
@@ -77,6 +78,11 @@ impl EventCache {
         let tx =
             rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
         self.table(&tx, version).map(drop)
+    }
+
+    /// True when a listing has loaded a copy (current or not) since the backend opened.
+    pub fn is_loaded(&self) -> bool {
+        lock(&self.slot).is_some()
     }
 
     /// True when the copy is at `version` (or the store was too large to copy at it).
