@@ -10,8 +10,9 @@
 // its real path (`syncCalendarAccount`, the `connector.calendar.sync` job), then
 // `listCalendarEvents` is timed from JS: the call, the answer crossing napi in columns and
 // the objects built in index.js — what the app pays. The rows come from the backend's
-// in-memory copy of the event table, which the sync job refreshed before it finished;
-// `first_list_ms` is the first listing in the process (its JS code still cold).
+// in-memory copy of the event table (loaded in the background after the first listing);
+// `first_list_ms` is the first listing in the process: its JS code is still cold, and no
+// copy exists yet (nothing listed before the sync), so it reads SQLite and starts the load.
 //
 // How many rows "a month with 10,000 stored events" returns depends on how the events are
 // spread; each spread is its own scenario:
