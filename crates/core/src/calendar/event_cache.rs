@@ -212,12 +212,8 @@ fn load_all(conn: &Connection) -> Result<EventTable> {
            AND (status IS NULL OR status != 'cancelled')
          ORDER BY start_ts, end_ts, rowid"
     ))?;
-    let mut rows = stmt.query([])?;
-    let mut table = TableBuilder::default();
-    while let Some(r) = rows.next()? {
-        table.push_sql(r)?;
-    }
-    Ok(table.finish())
+    let rows = stmt.query([])?;
+    TableBuilder::collect(rows)
 }
 
 /// The rows of one query's range and filters, by start. `idx_calendar_events_range` gives the
@@ -235,12 +231,8 @@ fn load_range(conn: &Connection, q: &EventQuery) -> Result<EventTable> {
          ORDER BY start_ts, end_ts, rowid"
     ))?;
     let ids = ids_json(q.calendar_ids.as_deref());
-    let mut rows = stmt.query(params![q.start, q.end, q.account_id, ids])?;
-    let mut table = TableBuilder::default();
-    while let Some(r) = rows.next()? {
-        table.push_sql(r)?;
-    }
-    Ok(table.finish())
+    let rows = stmt.query(params![q.start, q.end, q.account_id, ids])?;
+    TableBuilder::collect(rows)
 }
 
 /// A JSON array of calendar ids, for SQL's `json_each`; `None` for no filter.

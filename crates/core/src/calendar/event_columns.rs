@@ -231,6 +231,19 @@ impl Chunks {
     }
 }
 
+/// The output reference of the table's item `k` (which exists): the one it was given, or
+/// `next` when it is met for the first time (then `true`).
+fn remap(remap: &mut [u32], k: u32, next: u32) -> (f64, bool) {
+    match remap.get_mut(k as usize) {
+        Some(slot) if *slot == NONE => {
+            *slot = next;
+            (next as f64, true)
+        }
+        Some(slot) => (*slot as f64, false),
+        None => (NULL, false),
+    }
+}
+
 /// The organizer and attendee values the rows use, each distinct one once, as the inside of a
 /// JSON array (the table holds them already written as the answer writes them).
 struct Values<'a> {
@@ -253,21 +266,18 @@ impl<'a> Values<'a> {
 
     /// The reference of one of the table's values (`NONE` for null).
     fn reference(&mut self, k: u32) -> f64 {
-        let (Some(slot), Some(value)) = (
-            self.remap.get_mut(k as usize),
-            self.table.values.get(k as usize),
-        ) else {
+        let Some(value) = self.table.values.get(k as usize) else {
             return NULL;
         };
-        if *slot == NONE {
+        let (out, first) = remap(&mut self.remap, k, self.count);
+        if first {
             if self.count > 0 {
                 self.text.push(',');
             }
             self.text.push_str(value);
-            *slot = self.count;
             self.count += 1;
         }
-        *slot as f64
+        out
     }
 }
 
@@ -294,17 +304,14 @@ impl<'a> Shared<'a> {
 
     /// The reference of one of the table's shared strings (`NONE` for null).
     fn table_ref(&mut self, k: u32) -> f64 {
-        let (Some(slot), Some(s)) = (
-            self.remap.get_mut(k as usize),
-            self.table.shared.get(k as usize),
-        ) else {
+        let Some(s) = self.table.shared.get(k as usize) else {
             return NULL;
         };
-        if *slot == NONE {
-            *slot = self.list.len() as u32;
+        let (out, first) = remap(&mut self.remap, k, self.list.len() as u32);
+        if first {
             self.list.push(s);
         }
-        *slot as f64
+        out
     }
 
     /// The reference of a calendar's color or name.

@@ -193,6 +193,18 @@ fn offset(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| too_large())
 }
 
+/// The index of `s` in `list`, appending it when new (`index` maps each of `list`'s strings to
+/// its index).
+fn index_of(index: &mut FxHashMap<String, u32>, list: &mut Vec<String>, s: &str) -> Result<u32> {
+    if let Some(&k) = index.get(s) {
+        return Ok(k);
+    }
+    let k = offset(list.len())?;
+    list.push(s.to_string());
+    index.insert(s.to_string(), k);
+    Ok(k)
+}
+
 /// A text column borrowed from the row (no copy); `None` for NULL.
 fn text_ref<'r>(r: &'r SqlRow<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
     r.get_ref(i)?.as_str_or_null().map_err(|e| {
@@ -231,6 +243,15 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// A table of every row of `rows` (SQL rows of [`SELECT_COLUMNS`], in `start_ts` order).
+    pub fn collect(mut rows: rusqlite::Rows<'_>) -> Result<EventTable> {
+        let mut table = TableBuilder::default();
+        while let Some(r) = rows.next()? {
+            table.push_sql(r)?;
+        }
+        Ok(table.finish())
+    }
+
     /// The finished table, rows in the order they were pushed.
     pub fn finish(self) -> EventTable {
         self.table
@@ -253,14 +274,10 @@ impl TableBuilder {
     }
 
     fn intern(&mut self, value: Option<&str>) -> Result<u32> {
-        let Some(s) = value else { return Ok(NONE) };
-        if let Some(&k) = self.shared.get(s) {
-            return Ok(k);
+        match value {
+            Some(s) => index_of(&mut self.shared, &mut self.table.shared, s),
+            None => Ok(NONE),
         }
-        let k = offset(self.table.shared.len())?;
-        self.table.shared.push(s.to_string());
-        self.shared.insert(s.to_string(), k);
-        Ok(k)
     }
 
     fn push_json(&mut self, value: Option<&str>) -> Result<u32> {
@@ -271,13 +288,7 @@ impl TableBuilder {
         serde_json::to_writer(&mut self.scratch, &StoredJson(value))?;
         let text = std::str::from_utf8(&self.scratch)
             .map_err(|_| Error::internal("calendar events: a value is not UTF-8"))?;
-        if let Some(&k) = self.values.get(text) {
-            return Ok(k);
-        }
-        let k = offset(self.table.values.len())?;
-        self.table.values.push(text.to_string());
-        self.values.insert(text.to_string(), k);
-        Ok(k)
+        index_of(&mut self.values, &mut self.table.values, text)
     }
 
     fn calendar_key(&mut self, account: u32, calendar: u32) -> Result<u32> {
