@@ -314,6 +314,14 @@ export declare class Backend {
   deleteCalendarAccount(accountId: string): Promise<{ ok: true }>
   listCalendars(query?: { account_id?: string; selected_only?: boolean }): Promise<CalendarListItem[]>
   updateCalendar(accountId: string, calendarId: string, patch: { selected: boolean }): Promise<{ ok: true }>
+  /**
+   * Events overlapping `[start, end)`, by start (cancelled events and events of removed
+   * calendars left out; `selected_only` defaults to true). Served from an in-memory copy of the
+   * stored events, so a month of thousands answers in about a millisecond; the first listing
+   * after a change reads the database and refreshes the copy in the background. Every event is
+   * a plain object of its own (its `organizer` and `attendees` included), safe to change and to
+   * send over IPC.
+   */
   listCalendarEvents(query: { start: Time; end: Time; account_id?: string; calendar_ids?: List; selected_only?: boolean }): Promise<CalendarEvent[]>
   syncCalendarAccount(accountId: string, body?: Record<string, unknown>): Promise<JobRef>
   startGoogleOAuth(): Promise<{ auth_url: string; state: string; redirect_uri: string; port: number }>
