@@ -106,13 +106,10 @@ impl EventCache {
         };
         let (cache, store) = (Arc::clone(self), Arc::clone(store));
         runtime.spawn(async move {
-            let _ = store
-                .read(move |c| {
-                    let done = cache.refresh(c, version);
-                    cache.loading.store(false, Ordering::Release);
-                    done
-                })
-                .await;
+            let loader = Arc::clone(&cache);
+            // Whatever the outcome (a closed store, an error), a later listing may try again.
+            let _ = store.read(move |c| loader.refresh(c, version)).await;
+            cache.loading.store(false, Ordering::Release);
         });
     }
 
@@ -432,7 +429,9 @@ mod tests {
         .unwrap();
         cache.start_loading(&s);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !cache.is_current(s.calendar_events_version()) {
+        while !cache.is_current(s.calendar_events_version())
+            || cache.loading.load(Ordering::Acquire)
+        {
             assert!(std::time::Instant::now() < deadline, "never reloaded");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
