@@ -92,9 +92,9 @@ impl EventCache {
             .is_some_and(|c| c.version == version)
     }
 
-    /// Reloads the copy to the store's current version on the blocking pool, unless it is
-    /// current or a reload is already under way. Returns at once; failures only leave the
-    /// copy stale (listings then keep reading SQLite).
+    /// Reloads the copy to the store's current version on the blocking pool (never on an async
+    /// worker: ≈ 25 ms for 10,000 events), unless it is current or a reload is already under
+    /// way. Returns at once; failures only leave the copy stale (listings keep reading SQLite).
     pub fn start_loading(self: &Arc<Self>, store: &Arc<Store>) {
         let version = store.calendar_events_version();
         if self.is_current(version) || self.loading.swap(true, Ordering::AcqRel) {
@@ -108,7 +108,7 @@ impl EventCache {
         runtime.spawn(async move {
             let loader = Arc::clone(&cache);
             // Whatever the outcome (a closed store, an error), a later listing may try again.
-            let _ = store.read(move |c| loader.refresh(c, version)).await;
+            let _ = store.read_slow(move |c| loader.refresh(c, version)).await;
             cache.loading.store(false, Ordering::Release);
         });
     }

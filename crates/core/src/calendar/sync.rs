@@ -63,7 +63,7 @@ async fn warm(ctx: &JobCtx, state: &Arc<CalendarState>) {
     let version = ctx.store().calendar_events_version();
     let _ = ctx
         .store()
-        .read(move |c| state.events.refresh(c, version))
+        .read_slow(move |c| state.events.refresh(c, version))
         .await;
 }
 

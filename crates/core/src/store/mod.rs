@@ -367,6 +367,17 @@ impl Store {
         run_blocking(move || store.write_blocking_then_lead(f, Some(&store))).await
     }
 
+    /// Runs `f` on a reader connection on the blocking pool, for reads that take long enough
+    /// (tens of milliseconds) that they must not hold up an async worker.
+    pub async fn read_slow<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let store = Arc::clone(self);
+        run_blocking(move || store.read_blocking(f)).await
+    }
+
     /// Runs `f` on a reader connection: inline when one is free, else on the blocking pool.
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
