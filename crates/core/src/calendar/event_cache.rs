@@ -87,9 +87,7 @@ impl EventCache {
 
     /// True when the copy is at `version` (or the store was too large to copy at it).
     pub fn is_current(&self, version: u64) -> bool {
-        lock(&self.slot)
-            .as_ref()
-            .is_some_and(|c| c.version == version)
+        self.current(version).is_some()
     }
 
     /// Reloads the copy to the store's current version on the blocking pool (never on an async
@@ -125,10 +123,8 @@ impl EventCache {
     /// The copy at `version`, loading it when stale; `None` when the store is too large to
     /// copy. Runs inside the caller's read transaction, begun after `version` was read.
     fn table(&self, conn: &Connection, version: u64) -> Result<Option<Arc<EventTable>>> {
-        if let Some(cached) = lock(&self.slot).as_ref() {
-            if cached.version == version {
-                return Ok(cached.table.clone());
-            }
+        if let Some(table) = self.current(version) {
+            return Ok(table);
         }
         let count: i64 = conn
             .prepare_cached("SELECT COUNT(*) FROM calendar_events")?

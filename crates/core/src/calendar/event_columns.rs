@@ -123,7 +123,7 @@ pub(super) fn to_columns(list: &EventList) -> Result<EventColumns> {
         .iter()
         .map(|(color, name)| (shared.own(color.as_deref()), shared.own(name.as_deref())))
         .collect();
-    for ((row, _), calendar) in list.iter().zip(list.calendar_indices()) {
+    for (row, calendar) in list.iter() {
         chunks.start_row(row.text.iter().flatten().map(|t| t.len as usize).sum());
         let mut texts = [NULL; TEXTS];
         for (cell, t) in texts.iter_mut().zip(&row.text) {
@@ -274,7 +274,7 @@ impl<'a> Values<'a> {
             if self.count > 0 {
                 self.text.push(',');
             }
-            self.text.push_str(value);
+            self.text.push_str(value.get());
             self.count += 1;
         }
         out

@@ -69,36 +69,27 @@ impl EventList {
         &self.table
     }
 
-    /// Each event's row and `(color, name)` of its calendar, in order.
-    pub(super) fn iter(
-        &self,
-    ) -> impl Iterator<Item = (&TableRow, (Option<&str>, Option<&str>))> + '_ {
-        self.rows.iter().filter_map(|&(row, calendar)| {
-            let row = self.table.rows.get(row as usize)?;
-            let info = self
-                .calendars
-                .get(calendar as usize)
-                .map(|(c, n)| (c.as_deref(), n.as_deref()))
-                .unwrap_or((None, None));
-            Some((row, info))
-        })
+    /// Each event's row and the index into [`Self::calendars`] of its calendar, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&TableRow, u32)> + '_ {
+        self.rows
+            .iter()
+            .filter_map(|&(row, calendar)| Some((self.table.rows.get(row as usize)?, calendar)))
     }
 
     /// The calendars the rows point at, as (color, name).
     pub(super) fn calendars(&self) -> &CalendarInfo {
         &self.calendars
     }
-
-    /// Index into [`Self::calendars`] of each event, in order.
-    pub(super) fn calendar_indices(&self) -> impl Iterator<Item = u32> + '_ {
-        self.rows.iter().map(|&(_, calendar)| calendar)
-    }
 }
 
 impl Serialize for EventList {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.rows.len()))?;
-        for (row, (color, name)) in self.iter() {
+        for (row, calendar) in self.iter() {
+            let (color, name) = self
+                .calendars
+                .get(calendar as usize)
+                .map_or((None, None), |(c, n)| (c.as_deref(), n.as_deref()));
             seq.serialize_element(&RowView {
                 table: &self.table,
                 row,
@@ -138,9 +129,8 @@ impl Serialize for RowView<'_> {
         let (t, r) = (self.table, self.row);
         let text = |i| t.text(r, i);
         let shared = |i| t.shared(r, i);
-        // The table holds organizer/attendees already in the answer's form (valid JSON), so
-        // `StoredJson` splices them in unchanged.
-        let json = |i| StoredJson(t.json(r, i));
+        // The table holds organizer/attendees already validated, in the answer's form.
+        let json = |i| t.json(r, i);
         let mut st = s.serialize_struct("CalendarEvent", 22)?;
         st.serialize_field("account_id", &shared(0))?;
         st.serialize_field("event_id", &text(0))?;

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use rusqlite::Row as SqlRow;
 use rustc_hash::FxHashMap;
 
+use serde_json::value::RawValue;
+
 use super::event_list::{EventList, StoredJson};
 use crate::error::{Error, Result};
 
@@ -59,9 +61,10 @@ pub struct EventTable {
     pub(super) text: String,
     pub(super) shared: Vec<String>,
     /// The distinct organizer and attendee values, each written as the answer writes it (see
-    /// [`StoredJson`]). A recurring meeting's instances share theirs, and most organizers are
-    /// the person themself, so a month of rows holds few distinct values.
-    pub(super) values: Vec<String>,
+    /// [`StoredJson`]) and validated once, here. A recurring meeting's instances share theirs,
+    /// and most organizers are the person themself, so a month of rows holds few distinct
+    /// values.
+    pub(super) values: Vec<Box<RawValue>>,
     /// (account_id, calendar_id) of the calendars the rows belong to, as `shared` indices.
     pub(super) calendar_keys: Vec<(u32, u32)>,
     pub(super) rows: Vec<TableRow>,
@@ -112,8 +115,8 @@ impl EventTable {
     }
 
     /// A row's organizer (`i` = 0) or attendees (`i` = 1), as the answer's JSON text.
-    pub(super) fn json(&self, row: &TableRow, i: usize) -> Option<&str> {
-        self.values.get(row.json[i] as usize).map(String::as_str)
+    pub(super) fn json(&self, row: &TableRow, i: usize) -> Option<&RawValue> {
+        self.values.get(row.json[i] as usize).map(|v| &**v)
     }
 
     /// The events of `filter`, in `start_ts` order, joined with their calendar (an event
@@ -193,14 +196,19 @@ fn offset(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| too_large())
 }
 
-/// The index of `s` in `list`, appending it when new (`index` maps each of `list`'s strings to
-/// its index).
-fn index_of(index: &mut FxHashMap<String, u32>, list: &mut Vec<String>, s: &str) -> Result<u32> {
+/// The index of `s` in `list`, appending `make(s)` when new (`index` maps the text of each of
+/// `list`'s items to its index).
+fn index_of<T>(
+    index: &mut FxHashMap<String, u32>,
+    list: &mut Vec<T>,
+    s: &str,
+    make: impl FnOnce(&str) -> Result<T>,
+) -> Result<u32> {
     if let Some(&k) = index.get(s) {
         return Ok(k);
     }
     let k = offset(list.len())?;
-    list.push(s.to_string());
+    list.push(make(s)?);
     index.insert(s.to_string(), k);
     Ok(k)
 }
@@ -275,7 +283,9 @@ impl TableBuilder {
 
     fn intern(&mut self, value: Option<&str>) -> Result<u32> {
         match value {
-            Some(s) => index_of(&mut self.shared, &mut self.table.shared, s),
+            Some(s) => index_of(&mut self.shared, &mut self.table.shared, s, |s| {
+                Ok(s.to_string())
+            }),
             None => Ok(NONE),
         }
     }
@@ -288,7 +298,9 @@ impl TableBuilder {
         serde_json::to_writer(&mut self.scratch, &StoredJson(value))?;
         let text = std::str::from_utf8(&self.scratch)
             .map_err(|_| Error::internal("calendar events: a value is not UTF-8"))?;
-        index_of(&mut self.values, &mut self.table.values, text)
+        index_of(&mut self.values, &mut self.table.values, text, |text| {
+            Ok(RawValue::from_string(text.to_string())?)
+        })
     }
 
     fn calendar_key(&mut self, account: u32, calendar: u32) -> Result<u32> {
