@@ -31,6 +31,10 @@ export interface OpenOptions {
   claudeCwd?: string
   /** Default `${home}/.claude/projects`. */
   claudeProjectsDir?: string
+  /** GitHub CLI; only this file when given. Default: the standard install folders, then PATH, at each run. */
+  ghPath?: string
+  /** git executable; default `git` on PATH. */
+  gitPath?: string
   /** Exactly 32 bytes; enables encryption of secrets at rest. */
   secretKey?: Buffer | Uint8Array
   /** Default true; false = no periodic tasks at all. */
@@ -126,6 +130,12 @@ export interface Settings {
   claude_session_max_messages: number
   claude_session_max_chars: number
   claude_output_cap_bytes: number
+  /** Repositories for commits (trimmed, normalised, de-duplicated on save). */
+  github_repo_paths: string[]
+  /** 0 or >= 300; default 900. */
+  github_sync_interval_sec: number
+  /** The instruction of `suggest.generate`; default the app's Korean text. */
+  summarize_prompt: string
 }
 
 export type BackendEvent =
@@ -338,4 +348,58 @@ export declare class Backend {
   syncConfluenceAccount(accountId: string): Promise<JobRef>
 
   listActivityEvents(query: { start: Time; end: Time; sources?: List; limit?: number }): Promise<ActivityEvent[]>
+
+  // GitHub and suggestions (CONTRACT.md §18-§19)
+  /** `gh --version` and `gh auth status --json hosts`, with the app's error strings. */
+  githubStatus(): Promise<GithubStatus>
+  /** PRs (gh search, `--updated=>=date`) and local commits of `github_repo_paths`; `day_only` keeps that local day. */
+  githubDailySummary(query?: { date?: string; day_only?: boolean }): Promise<GithubSummary>
+  /** Queues `connector.github.sync` (unique: a pending one is answered). */
+  syncGithub(input?: { workspace_id?: string; cursor?: string; since?: string }): Promise<JobRef>
+  /** The merged stream of a local day (default today), newest first, at most 50 items. */
+  activityStream(query?: { date?: string; claude_project_paths?: List }): Promise<ActivityStreamItem[]>
+  /** Queues `suggest.generate`; stages arrive as `job.progress` events, the answer as `claude.output`. */
+  generateSuggestion(input?: SuggestInput): Promise<JobRef>
+}
+
+// GitHub and suggestions (CONTRACT.md §18-§19)
+export interface GithubStatus {
+  cli: { found: boolean; path: string | null; version: string | null; error: string | null }
+  auth: { authenticated: boolean; username: string | null; hostname: string; error: string | null }
+}
+export interface GithubPR {
+  number: number; title: string; url: string; state: 'open' | 'closed' | 'merged' | string
+  repository: string; created_at: string; updated_at: string
+}
+export interface GithubCommit { sha: string; message: string; repository: string; url: string; created_at: string }
+export interface GithubSummary {
+  date: string
+  username: string | null
+  prs: { authored: GithubPR[]; reviewed: GithubPR[] }
+  commits: GithubCommit[]
+  stats: { total_prs_authored: number; total_prs_reviewed: number; total_commits: number }
+}
+export interface ActivityStreamItem {
+  id: string; title: string; description: string
+  source: 'calendar' | 'jira' | 'confluence' | 'github' | 'claude' | 'unknown' | string
+  url: string | null
+  /** Epoch milliseconds. */
+  timestamp: number
+  /** ISO time (UTC) of `timestamp`. */
+  event_time: string
+}
+export interface SuggestInput {
+  note_date?: string; note_path?: string; note_content?: string; selected_text?: string
+  /** Default: the setting `summarize_prompt`. */
+  prompt?: string
+  include_note?: boolean; use_memory?: boolean; memory_query?: string
+  /** Most activities in the prompt, 1..50 (default 50). */
+  context_limit?: number
+  session_id?: string; claude_project_paths?: string[]; timeout_ms?: number
+}
+export interface SuggestResult {
+  text: string; prompt: string
+  memory_references: Array<{ observation_id: string; title: string; snippet: string; type: string; source: string; event_time: string | null; score: number | null }>
+  activities_used: ActivityStreamItem[]
+  session_id: string
 }

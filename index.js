@@ -411,6 +411,13 @@ class Backend {
 
   // Activity
   listActivityEvents(query) { return this.#call('listActivityEvents', query); }
+
+  // GitHub and suggestions (CONTRACT.md §18-§19)
+  githubStatus() { return this.#call('githubStatus'); }
+  githubDailySummary(query) { return this.#call('githubDailySummary', query === undefined ? {} : query); }
+  syncGithub(input) { return this.#call('syncGithub', input === undefined ? {} : input); }
+  activityStream(query) { return this.#call('activityStream', query === undefined ? {} : query); }
+  generateSuggestion(input) { return this.#call('generateSuggestion', input === undefined ? {} : input); }
 }
 
 module.exports = { Backend };

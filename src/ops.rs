@@ -172,6 +172,12 @@ async fn dispatch_json(shared: &Arc<Shared>, op: &str, args: &Args) -> Result<St
         ),
         // Activity (CONTRACT.md §10)
         "listActivityEvents" => to_json(b.list_activity_events(args.value(0)).await?),
+        // GitHub and suggestions (CONTRACT.md §18-§19)
+        "githubStatus" => to_json(b.github_status().await?),
+        "githubDailySummary" => to_json(b.github_daily_summary(args.value(0)).await?),
+        "syncGithub" => to_json(b.sync_github(args.value(0)).await?),
+        "activityStream" => to_json(b.activity_stream(args.value(0)).await?),
+        "generateSuggestion" => to_json(b.generate_suggestion(args.value(0)).await?),
         "stopHttp" => stop_http(shared).await,
         other => {
             b.check_open()?;

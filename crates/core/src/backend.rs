@@ -43,6 +43,8 @@ struct Inner {
     lock_file: Mutex<Option<File>>,
     /// Pending Google OAuth flows and the HTTP adapter's port (in memory, CONTRACT.md §8.1).
     calendar: Arc<crate::calendar::CalendarState>,
+    /// GitHub's per-backend state (CONTRACT.md §18).
+    github: Arc<crate::github::GithubState>,
 }
 
 /// `GET /status` (CONTRACT.md §4.1).
@@ -136,7 +138,10 @@ impl Backend {
         let jobs = JobSystem::new(Arc::clone(&store), Arc::clone(&bus), config.workers);
         jobs.register_builtin(jobs::DEMO, Arc::new(handlers::demo) as Handler);
         jobs.register_builtin(jobs::COMPACT, Arc::new(handlers::compact) as Handler);
-        crate::claude::register(&jobs, &config);
+        let claude = crate::claude::register_shared(&jobs, &config);
+        let github = crate::github::GithubState::new(&config);
+        crate::github::register(&jobs, &github);
+        crate::suggest::register(&jobs, &config, &claude);
         let calendar = crate::calendar::CalendarState::new();
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
@@ -157,7 +162,12 @@ impl Backend {
         }
         let scheduler = Scheduler::idle();
         if config.scheduler {
-            scheduler.start(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&jobs));
+            scheduler.start(
+                Arc::clone(&store),
+                Arc::clone(&bus),
+                Arc::clone(&jobs),
+                Arc::clone(&github),
+            );
         }
         Ok(Backend {
             inner: Arc::new(Inner {
@@ -171,6 +181,7 @@ impl Backend {
                 close_done: tokio::sync::OnceCell::new(),
                 lock_file: Mutex::new(Some(lock_file)),
                 calendar,
+                github,
             }),
         })
     }
@@ -185,6 +196,7 @@ impl Backend {
             .get_or_init(|| async move {
                 inner.scheduler.stop();
                 inner.calendar.shutdown();
+                inner.github.shutdown();
                 // Errors while shutting down are reported as log events; close always finishes.
                 if let Err(err) = inner.jobs.shutdown().await {
                     inner
@@ -259,6 +271,11 @@ impl Backend {
     /// The calendar module's in-memory state.
     pub(crate) fn calendar_state(&self) -> &Arc<crate::calendar::CalendarState> {
         &self.inner.calendar
+    }
+
+    /// The GitHub module's state.
+    pub(crate) fn github_state(&self) -> &Arc<crate::github::GithubState> {
+        &self.inner.github
     }
 
     /// `GET /health`.

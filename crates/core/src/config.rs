@@ -41,6 +41,10 @@ pub struct Config {
     pub claude_path: Option<PathBuf>,
     pub claude_cwd: Option<PathBuf>,
     pub claude_projects_dir: PathBuf,
+    /// `ghPath`: the GitHub CLI to run; when absent it is looked up at each run (CONTRACT.md §18).
+    pub gh_path: Option<PathBuf>,
+    /// `gitPath`: the git executable; when absent `git` on `PATH` (CONTRACT.md §18).
+    pub git_path: Option<PathBuf>,
     /// 32 bytes enabling encryption at rest; never printed (see the `Debug` impl).
     pub secret_key: Option<[u8; 32]>,
     pub scheduler: bool,
@@ -62,6 +66,8 @@ impl std::fmt::Debug for Config {
             .field("claude_path", &self.claude_path)
             .field("claude_cwd", &self.claude_cwd)
             .field("claude_projects_dir", &self.claude_projects_dir)
+            .field("gh_path", &self.gh_path)
+            .field("git_path", &self.git_path)
             .field("secret_key", &self.secret_key.map(|_| "<redacted>"))
             .field("scheduler", &self.scheduler)
             .field("endpoints", &self.endpoints)
@@ -100,6 +106,8 @@ impl Config {
             claude_path: None,
             claude_cwd: None,
             claude_projects_dir: home_dir().join(".claude").join("projects"),
+            gh_path: None,
+            git_path: None,
             secret_key: None,
             scheduler: true,
             endpoints: Endpoints::default(),
@@ -128,6 +136,8 @@ impl Config {
         let claude_path = f.optional_str("claudePath", 1);
         let claude_cwd = f.optional_str("claudeCwd", 1);
         let claude_projects_dir = f.optional_str("claudeProjectsDir", 1);
+        let gh_path = f.optional_str("ghPath", 1);
+        let git_path = f.optional_str("gitPath", 1);
         let scheduler = f.optional_bool("scheduler");
         let event_buffer = f.optional_int("eventBuffer", Some(16), Some(1 << 20));
         let secret = f.optional_str("secretKey", 0);
@@ -180,6 +190,8 @@ impl Config {
         if let Some(dir) = claude_projects_dir {
             config.claude_projects_dir = dir.into();
         }
+        config.gh_path = gh_path.map(PathBuf::from);
+        config.git_path = git_path.map(PathBuf::from);
         config.secret_key = secret_key;
         config.scheduler = scheduler.unwrap_or(true);
         config.endpoints = endpoints;

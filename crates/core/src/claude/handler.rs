@@ -38,6 +38,19 @@ fn internal(err: crate::Error) -> Failure {
 /// Runs one `claude.spawn` job.
 pub(super) async fn run(state: Arc<ClaudeState>, ctx: JobCtx) -> Outcome {
     let req = SpawnRequest::from_payload(&ctx.job.payload);
+    run_request(&state, &ctx, req, true).await
+}
+
+/// Runs `req` inside the job of `ctx` (a `claude.spawn` job, or another job that asks Claude
+/// something, like `suggest.generate`). `announce` sets the job `running` with the `spawning`
+/// message first, as `claude.spawn` does; callers that manage their own stages pass false.
+pub(crate) async fn run_request(
+    state: &ClaudeState,
+    ctx: &JobCtx,
+    req: SpawnRequest,
+    announce: bool,
+) -> Outcome {
+    let ctx = ctx.clone();
     let claude_path = state.config.claude_path.clone();
     // Resolved at each run: the CLI may be installed or moved while the app runs.
     let cli = run_blocking(move || Ok(cli::find_cli(claude_path.as_deref())))
@@ -65,9 +78,13 @@ pub(super) async fn run(state: Arc<ClaudeState>, ctx: JobCtx) -> Outcome {
         (Some(sid), true) => Some(prepare_native(&ctx, sid).await.map_err(internal)?),
         _ => None,
     };
-    ctx.set_running(0.05, Some("spawning"))
-        .await
-        .map_err(|_| stopped())?;
+    if announce {
+        ctx.set_running(0.05, Some("spawning"))
+            .await
+            .map_err(|_| stopped())?;
+    } else if ctx.abort().is_fired() {
+        return Err(stopped());
+    }
 
     let sink = make_sink(&ctx, req.session_id.clone());
     let spec = |args: Vec<String>| RunSpec {

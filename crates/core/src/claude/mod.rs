@@ -11,7 +11,7 @@
 
 mod api;
 pub mod cli;
-mod handler;
+pub(crate) mod handler;
 #[cfg(windows)]
 mod job_object;
 mod limiter;
@@ -36,13 +36,21 @@ pub(crate) struct ClaudeState {
 
 /// Registers the `claude.spawn` handler with a fresh per-backend state.
 pub fn register(jobs: &JobSystem, config: &Config) {
+    register_shared(jobs, config);
+}
+
+/// [`register`], answering the state so that other jobs can run Claude under the same
+/// concurrency limit (`suggest.generate`).
+pub(crate) fn register_shared(jobs: &JobSystem, config: &Config) -> Arc<ClaudeState> {
     let state = Arc::new(ClaudeState {
         config: config.clone(),
         limiter: limiter::Limiter::default(),
     });
+    let shared = Arc::clone(&state);
     let handler: Handler = Arc::new(move |ctx| {
         let state = Arc::clone(&state);
         Box::pin(async move { handler::run(state, ctx).await })
     });
     jobs.register_builtin(CLAUDE_SPAWN, handler);
+    shared
 }

@@ -19,6 +19,8 @@ use crate::time::{now_ms, parse_iso_ms};
 
 /// Longest sleep between two looks at the clock, so changed intervals apply soon.
 const MAX_NAP: Duration = Duration::from_secs(30);
+/// Delay of the first GitHub pass after start.
+const GITHUB_FIRST_PASS: Duration = Duration::from_secs(60);
 
 /// The scheduler of one backend.
 pub struct Scheduler {
@@ -42,12 +44,18 @@ impl Scheduler {
 
     /// Starts the loop: the Atlassian pass at once, then every interval; the calendar pass
     /// every `calendar_sync_interval_sec` when that is not 0.
-    pub fn start(self: &Arc<Self>, store: Arc<Store>, bus: Arc<Bus>, jobs: Arc<JobSystem>) {
+    pub fn start(
+        self: &Arc<Self>,
+        store: Arc<Store>,
+        bus: Arc<Bus>,
+        jobs: Arc<JobSystem>,
+        github: Arc<crate::github::GithubState>,
+    ) {
         self.running.store(true, Ordering::Relaxed);
         bus.publish(Event::log(Level::Info, "atlassian scheduler started"));
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            me.run(store, bus, jobs).await;
+            me.run(store, bus, jobs, github).await;
             me.running.store(false, Ordering::Relaxed);
         });
     }
@@ -58,10 +66,19 @@ impl Scheduler {
         self.running.store(false, Ordering::Relaxed);
     }
 
-    async fn run(&self, store: Arc<Store>, bus: Arc<Bus>, jobs: Arc<JobSystem>) {
+    async fn run(
+        &self,
+        store: Arc<Store>,
+        bus: Arc<Bus>,
+        jobs: Arc<JobSystem>,
+        github: Arc<crate::github::GithubState>,
+    ) {
         let start = Instant::now();
         let mut next_atlassian = start;
         let mut next_calendar: Option<Instant> = None;
+        // The GitHub pass looks a little after start (no `gh` run while the app opens), then
+        // every interval; the job is due by the last successful run (CONTRACT.md §18).
+        let mut next_github: Option<Instant> = None;
         loop {
             let current = match store.read(settings::load).await {
                 Ok(s) => s,
@@ -96,7 +113,27 @@ impl Scheduler {
             } else {
                 next_calendar = None;
             }
+            if current.github_sync_interval_sec > 0 {
+                let due = *next_github.get_or_insert(now + GITHUB_FIRST_PASS);
+                if now >= due {
+                    let interval = current.github_sync_interval_sec;
+                    match crate::github::sync::scheduled_pass(&github, &store, &jobs, interval)
+                        .await
+                    {
+                        Ok(true) => bus.publish(Event::log(Level::Info, "github sync queued")),
+                        Ok(false) => {}
+                        Err(err) => bus.publish(Event::log(
+                            Level::Error,
+                            format!("github scheduler error: {err}"),
+                        )),
+                    }
+                    next_github = Some(now + secs(interval.min(300)));
+                }
+            } else {
+                next_github = None;
+            }
             let wake = next_calendar.map_or(next_atlassian, |c| c.min(next_atlassian));
+            let wake = next_github.map_or(wake, |g| g.min(wake));
             let nap = wake.saturating_duration_since(Instant::now()).min(MAX_NAP);
             tokio::select! {
                 _ = tokio::time::sleep(nap) => {}

@@ -20,6 +20,12 @@ pub struct Settings {
     pub claude_session_max_messages: i64,
     pub claude_session_max_chars: i64,
     pub claude_output_cap_bytes: i64,
+    /// Repositories whose commits GitHub activity reads (CONTRACT.md §18).
+    pub github_repo_paths: Vec<String>,
+    /// Period of `connector.github.sync`; 0 = not scheduled (CONTRACT.md §18).
+    pub github_sync_interval_sec: i64,
+    /// The instruction of `suggest.generate` (CONTRACT.md §19).
+    pub summarize_prompt: String,
 }
 
 impl Default for Settings {
@@ -31,6 +37,9 @@ impl Default for Settings {
             claude_session_max_messages: 20,
             claude_session_max_chars: 12000,
             claude_output_cap_bytes: 1_048_576,
+            github_repo_paths: Vec::new(),
+            github_sync_interval_sec: 900,
+            summarize_prompt: crate::suggest::DEFAULT_SUMMARIZE_PROMPT.to_string(),
         }
     }
 }
@@ -40,6 +49,10 @@ enum Rule {
     AtLeast(i64),
     Between(i64, i64),
     ZeroOrAtLeast(i64),
+    /// Any string.
+    Text,
+    /// A list of paths: trimmed, normalised, empty entries and duplicates dropped.
+    PathList,
 }
 
 const RULES: &[(&str, Rule)] = &[
@@ -49,10 +62,30 @@ const RULES: &[(&str, Rule)] = &[
     ("claude_session_max_messages", Rule::AtLeast(1)),
     ("claude_session_max_chars", Rule::AtLeast(1)),
     ("claude_output_cap_bytes", Rule::AtLeast(1024)),
+    ("github_repo_paths", Rule::PathList),
+    ("github_sync_interval_sec", Rule::ZeroOrAtLeast(300)),
+    ("summarize_prompt", Rule::Text),
 ];
 
 impl Settings {
-    fn set(&mut self, key: &str, value: i64) {
+    fn set(&mut self, key: &str, value: &Value) {
+        match (key, value) {
+            ("github_repo_paths", Value::Array(items)) => {
+                self.github_repo_paths = items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect();
+                return;
+            }
+            ("summarize_prompt", Value::String(text)) => {
+                self.summarize_prompt = text.clone();
+                return;
+            }
+            _ => {}
+        }
+        let Some(value) = value.as_i64() else {
+            return;
+        };
         match key {
             "atlassian_sync_interval_sec" => self.atlassian_sync_interval_sec = value,
             "calendar_sync_interval_sec" => self.calendar_sync_interval_sec = value,
@@ -60,6 +93,7 @@ impl Settings {
             "claude_session_max_messages" => self.claude_session_max_messages = value,
             "claude_session_max_chars" => self.claude_session_max_chars = value,
             "claude_output_cap_bytes" => self.claude_output_cap_bytes = value,
+            "github_sync_interval_sec" => self.github_sync_interval_sec = value,
             _ => {}
         }
     }
@@ -70,9 +104,25 @@ impl Settings {
     }
 }
 
-/// Checks one value against its rule; `Err` carries the 422 item.
-fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<i64, Value> {
+/// Checks one value against its rule and returns it normalised; `Err` carries the 422 item.
+fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<Value, Value> {
     let loc = [json!("body"), json!(key)];
+    match rule {
+        Rule::Text => {
+            return match value {
+                Value::String(_) => Ok(value.clone()),
+                _ => Err(item(
+                    "string_type",
+                    &loc,
+                    "Input should be a valid string",
+                    value.clone(),
+                    None,
+                )),
+            }
+        }
+        Rule::PathList => return check_path_list(key, value),
+        _ => {}
+    }
     // Booleans are not integers here, even though JSON-wise `true` might pass a lax parser.
     let n = match value {
         Value::Bool(_) => None,
@@ -113,12 +163,79 @@ fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<i64, Valu
             value.clone(),
             Some(json!({ "error": format!("must be 0 or >= {min}") })),
         )),
-        _ => Ok(n),
+        _ => Ok(json!(n)),
+    }
+}
+
+/// A list of strings, each trimmed and lexically normalised (like Node's `path.normalize`);
+/// empty entries and duplicates dropped, first occurrence kept (reference B.4).
+fn check_path_list(key: &str, value: &Value) -> std::result::Result<Value, Value> {
+    let Value::Array(items) = value else {
+        return Err(item(
+            "list_type",
+            &[json!("body"), json!(key)],
+            "Input should be a valid list",
+            value.clone(),
+            None,
+        ));
+    };
+    let mut out: Vec<Value> = Vec::new();
+    for (i, entry) in items.iter().enumerate() {
+        let Value::String(raw) = entry else {
+            return Err(item(
+                "string_type",
+                &[json!("body"), json!(key), json!(i)],
+                "Input should be a valid string",
+                entry.clone(),
+                None,
+            ));
+        };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let normal = Value::String(normalize_path(trimmed));
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Lexical normalisation: repeated separators and `.` segments removed, `..` resolved where
+/// possible, a trailing separator dropped (except the root).
+pub fn normalize_path(path: &str) -> String {
+    let sep = if cfg!(windows) { '\\' } else { '/' };
+    let unified: String = if cfg!(windows) {
+        path.replace('/', "\\")
+    } else {
+        path.to_string()
+    };
+    let absolute = unified.starts_with(sep);
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in unified.split(sep) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let body = parts.join(&sep.to_string());
+    match (absolute, body.is_empty()) {
+        (true, _) => format!("{sep}{body}"),
+        (false, true) => ".".to_string(),
+        (false, false) => body,
     }
 }
 
 /// Validates a patch: an object whose keys are known settings with valid values.
-pub fn validate_patch(patch: &Value) -> Result<Vec<(&'static str, i64)>> {
+pub fn validate_patch(patch: &Value) -> Result<Vec<(&'static str, Value)>> {
     let Value::Object(map) = patch else {
         return Err(Error::invalid(item(
             "model_attributes_type",
@@ -162,8 +279,8 @@ pub fn load(conn: &Connection) -> Result<Settings> {
         if let Some((_, rule)) = RULES.iter().find(|(k, _)| *k == key) {
             // A stored value that no longer satisfies its rule falls back to the default.
             if let Ok(value) = serde_json::from_str::<Value>(&value_json) {
-                if let Ok(n) = check(&key, rule, &value) {
-                    settings.set(&key, n);
+                if let Ok(v) = check(&key, rule, &value) {
+                    settings.set(&key, &v);
                 }
             }
         }
@@ -172,7 +289,7 @@ pub fn load(conn: &Connection) -> Result<Settings> {
 }
 
 /// Stores a validated patch in one transaction and returns the full object.
-pub fn store(conn: &mut Connection, patch: &[(&'static str, i64)]) -> Result<Settings> {
+pub fn store(conn: &mut Connection, patch: &[(&'static str, Value)]) -> Result<Settings> {
     let tx = conn.transaction()?;
     {
         let now = now_iso();
@@ -238,10 +355,32 @@ mod tests {
         assert_eq!(
             ok,
             vec![
-                ("calendar_sync_interval_sec", 0),
-                ("claude_max_concurrent", 4)
+                ("calendar_sync_interval_sec", json!(0)),
+                ("claude_max_concurrent", json!(4))
             ]
         );
         assert!(validate_patch(&json!({"claude_max_concurrent": true})).is_err());
+    }
+
+    #[test]
+    fn typed_settings_are_checked_and_normalised() {
+        let ok = validate_patch(&json!({
+            "github_repo_paths": [" /a/b/ ", "/a//b", "", "/c/./d/../e"],
+            "summarize_prompt": "요약",
+            "github_sync_interval_sec": 0
+        }))
+        .unwrap();
+        assert_eq!(ok[0].1, json!(["/a/b", "/c/e"]));
+        assert_eq!(ok[1].1, json!("요약"));
+        let Error::Validation(items) = validate_patch(&json!({
+            "github_repo_paths": ["/x", 3], "summarize_prompt": 1, "github_sync_interval_sec": 299
+        }))
+        .unwrap_err() else {
+            panic!()
+        };
+        let kinds: Vec<_> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["string_type", "string_type", "value_error"]);
+        assert_eq!(items[0]["loc"], json!(["body", "github_repo_paths", 1]));
+        assert!(validate_patch(&json!({"github_repo_paths": "x"})).is_err());
     }
 }

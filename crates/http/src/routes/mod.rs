@@ -17,11 +17,13 @@ pub mod activity;
 pub mod calendar;
 pub mod claude;
 pub mod confluence;
+pub mod github;
 pub mod health;
 pub mod jira;
 pub mod jobs;
 pub mod meta;
 pub mod settings;
+pub mod suggest;
 
 /// Every route the server answers, in matching order.
 pub fn all() -> Vec<Route> {
@@ -34,6 +36,9 @@ pub fn all() -> Vec<Route> {
     routes.extend(jira::routes());
     routes.extend(confluence::routes());
     routes.extend(activity::routes());
+    // GitHub and suggestions (CONTRACT.md §18-§19)
+    routes.extend(github::routes());
+    routes.extend(suggest::routes());
     routes.extend(meta::routes());
     routes
 }

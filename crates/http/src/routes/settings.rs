@@ -4,7 +4,7 @@ use enttok_core::Result;
 use serde_json::Value;
 
 use crate::router::{Call, Route};
-use crate::schema::{integer, object, object_with};
+use crate::schema::{array, integer, object, object_with, string};
 use crate::Reply;
 
 const TAG: &str = "settings";
@@ -19,7 +19,11 @@ const KEYS: [&str; 6] = [
 ];
 
 fn settings_schema(all_required: bool) -> Value {
-    let props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    let mut props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    // GitHub and suggestions (CONTRACT.md §18-§19).
+    props.push(("github_repo_paths", array(string())));
+    props.push(("github_sync_interval_sec", integer()));
+    props.push(("summarize_prompt", string()));
     if all_required {
         object(&props)
     } else {
