@@ -92,7 +92,11 @@ test('settings are validated, persisted and survive a reopen', async () => {
     claude_session_max_messages: 20,
     claude_session_max_chars: 12000,
     claude_output_cap_bytes: 1048576,
+    github_repo_paths: [],
+    github_sync_interval_sec: 900,
+    summarize_prompt: defaults.summarize_prompt,
   });
+  assert.ok(defaults.summarize_prompt.startsWith('오늘 한 일을 요약해줘.'));
   const updated = await backend.updateSettings({ claude_max_concurrent: 4, calendar_sync_interval_sec: 0 });
   assert.equal(updated.claude_max_concurrent, 4);
   assert.equal(updated.calendar_sync_interval_sec, 0);
