@@ -182,10 +182,14 @@ fn calendar_items(conn: &Connection, start: i64, end: i64) -> Result<Vec<StreamI
 
 /// GitHub rows of the day, authored PRs, then reviewed PRs, then commits (the summary's order);
 /// only authored PRs keep their URL ("per user requirement" in the app).
+///
+/// `+source` keeps SQLite on the time index: a day is a few hundred rows, a source can be
+/// most of the table (measured with the sqlite3 CLI on the bench data: ≈ 20 ms through the
+/// source index, ≈ 0.1 ms through the time index).
 fn github_items(conn: &Connection, start: i64, end: i64) -> Result<Vec<StreamItem>> {
     let mut stmt = conn.prepare_cached(
         "SELECT event_id, event_type, title, description, url, event_ts FROM activity_events
-          WHERE source = 'github' AND event_ts >= ?1 AND event_ts <= ?2
+          WHERE +source = 'github' AND event_ts >= ?1 AND event_ts <= ?2
           ORDER BY CASE event_type WHEN 'pr.authored' THEN 0 WHEN 'pr.reviewed' THEN 1 ELSE 2 END,
                    event_ts DESC",
     )?;
@@ -220,7 +224,7 @@ fn github_items(conn: &Connection, start: i64, end: i64) -> Result<Vec<StreamIte
 fn atlassian_items(conn: &Connection, start: i64, end: i64) -> Result<Vec<StreamItem>> {
     let mut stmt = conn.prepare_cached(
         "SELECT event_id, source, title, description, url, actor, event_time FROM activity_events
-          WHERE event_ts >= ?1 AND event_ts <= ?2 AND source IN ('jira', 'confluence')
+          WHERE event_ts >= ?1 AND event_ts <= ?2 AND +source IN ('jira', 'confluence')
           ORDER BY event_ts DESC LIMIT ?3",
     )?;
     let (lo, hi) = ((start + 999).div_euclid(1000), end.div_euclid(1000));
