@@ -702,3 +702,55 @@ async fn a_hanging_git_log_is_bounded_and_an_invalid_since_is_rejected() {
     );
     backend.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_scheduler_pass_queues_a_sync_only_when_due_and_authenticated() {
+    use enttok_core::github::{sync::scheduled_pass, GithubState};
+    let env = setup().await;
+    let mut config = Config::new(env.path("unused"));
+    config.gh_path = Some(env.path("gh"));
+    let state = GithubState::new(&config);
+    let (store, jobs) = (env.backend.store(), env.backend.jobs());
+    env.write("auth.mode", "notlogged");
+    assert!(
+        !scheduled_pass(&state, store, jobs, 900).await.unwrap(),
+        "not authenticated"
+    );
+    env.write("auth.mode", "");
+    assert!(
+        scheduled_pass(&state, store, jobs, 900).await.unwrap(),
+        "due: never ran"
+    );
+    assert!(
+        !scheduled_pass(&state, store, jobs, 900).await.unwrap(),
+        "one is pending"
+    );
+    let queued = env
+        .backend
+        .list_jobs(&json!({"type": "connector.github.sync"}))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        wait_final(&env.backend, &queued[0].job_id).await["status"],
+        "succeeded"
+    );
+    assert!(
+        !scheduled_pass(&state, store, jobs, 900).await.unwrap(),
+        "ran just now"
+    );
+    // One second later a 1 s interval is due again: only with a gh that exists.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut missing = Config::new(env.path("unused"));
+    missing.gh_path = Some(env.path("no-gh"));
+    let none = GithubState::new(&missing);
+    assert!(
+        !scheduled_pass(&none, store, jobs, 1).await.unwrap(),
+        "gh not found"
+    );
+    assert!(
+        scheduled_pass(&state, store, jobs, 1).await.unwrap(),
+        "due again"
+    );
+    env.backend.close().await.unwrap();
+}
