@@ -75,6 +75,31 @@ async fn setup(claude_body: &str) -> Env {
     env
 }
 
+/// (calendar, event, title, start, end, start_ts, end_ts, all_day, location, status)
+type CalendarRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+/// (event_id, source, type, title, description, url, actor, time)
+type ActivityRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    chrono::DateTime<Local>,
+);
+
 /// Rows of every source for the day, plus rows that must stay out.
 async fn seed(env: &Env) {
     let ts = |t: chrono::DateTime<Local>| t.timestamp();
@@ -87,18 +112,7 @@ async fn seed(env: &Env) {
     let utc_midnight = Utc
         .from_utc_datetime(&day().and_hms_opt(0, 0, 0).unwrap())
         .timestamp();
-    let events: Vec<(
-        &str,
-        &str,
-        &str,
-        String,
-        String,
-        i64,
-        i64,
-        i64,
-        Option<&str>,
-        Option<&str>,
-    )> = vec![
+    let events: Vec<CalendarRow> = vec![
         // (calendar, event, title, start, end, start_ts, end_ts, all_day, location, status)
         (
             "primary@x",
@@ -161,16 +175,7 @@ async fn seed(env: &Env) {
             None,
         ),
     ];
-    let activity: Vec<(
-        &str,
-        &str,
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        chrono::DateTime<Local>,
-    )> = vec![
+    let activity: Vec<ActivityRow> = vec![
         // (event_id, source, type, title, description, url, actor, time)
         (
             "jira:issue:ABC-12",
@@ -305,7 +310,7 @@ async fn the_stream_follows_the_apps_item_rules() {
     let mut expected = vec![
         item(
             "claude:session:sess-1",
-            &first[..100].to_string(),
+            &first[..100],
             &format!("{}...", &first[..100]),
             "claude",
             Value::Null,
