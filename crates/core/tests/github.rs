@@ -28,6 +28,7 @@ case "$1" in
       notlogged) echo 'You are not logged into any GitHub hosts. To log in, run: gh auth login' >&2; exit 1 ;;
       badcreds) echo 'HTTP 401: Bad credentials (https://api.github.com/graphql)' >&2; exit 1 ;;
       garbage) echo 'this is not json at all'; exit 0 ;;
+      huge) head -c 1200000 /dev/zero | tr '\0' a; exit 0 ;;
     esac
     cat "$D/auth.json"
     exit 0 ;;
@@ -339,6 +340,11 @@ async fn status_reports_version_account_and_the_apps_errors() {
     assert_eq!(
         auth(&env, "garbage").await["error"],
         "Failed to parse JSON response: this is not json at all"
+    );
+    // More than 1 MiB of output fails the run, as Node's maxBuffer does.
+    assert_eq!(
+        auth(&env, "huge").await["error"],
+        "stdout maxBuffer length exceeded"
     );
     env.write("auth.mode", "");
     env.write("auth.json", r#"{"hosts":{}}"#);
@@ -721,10 +727,13 @@ async fn the_scheduler_pass_queues_a_sync_only_when_due_and_authenticated() {
         scheduled_pass(&state, store, jobs, 900).await.unwrap(),
         "due: never ran"
     );
-    assert!(
-        !scheduled_pass(&state, store, jobs, 900).await.unwrap(),
-        "one is pending"
-    );
+    let second = scheduled_pass(&state, store, jobs, 900).await.unwrap();
+    let all = env
+        .backend
+        .list_jobs(&json!({"type": "connector.github.sync"}))
+        .await
+        .unwrap();
+    assert!(!second, "one is pending or just ran: {all:?}");
     let queued = env
         .backend
         .list_jobs(&json!({"type": "connector.github.sync"}))

@@ -229,6 +229,15 @@ pub(super) async fn run(state: Arc<GithubState>, ctx: JobCtx) -> Outcome {
     })
 }
 
+/// True when `interval_sec` passed since the last successful run (or none ever ran).
+async fn is_due(store: &Arc<crate::store::Store>, interval_sec: i64) -> crate::Result<bool> {
+    let last = store.read(last_run).await?;
+    Ok(match last.as_deref().and_then(parse_iso_ms) {
+        None => true,
+        Some(at) => now_ms() - at >= interval_sec * 1000,
+    })
+}
+
 /// The scheduler's pass: queues a sync when the interval passed since the last successful run
 /// and `gh` is found and authenticated. Returns whether a job was queued.
 pub async fn scheduled_pass(
@@ -237,12 +246,7 @@ pub async fn scheduled_pass(
     jobs: &JobSystem,
     interval_sec: i64,
 ) -> crate::Result<bool> {
-    let last = store.read(last_run).await?;
-    let due = match last.as_deref().and_then(parse_iso_ms) {
-        None => true,
-        Some(at) => now_ms() - at >= interval_sec * 1000,
-    };
-    if !due {
+    if !is_due(store, interval_sec).await? {
         return Ok(false);
     }
     let gh = locate_gh(state.config.gh_path.clone()).await;
@@ -250,7 +254,8 @@ pub async fn scheduled_pass(
         return Ok(false);
     }
     let auth = auth_status(gh.as_deref(), &state.closing).await;
-    if !auth.authenticated {
+    // Looked at again: a sync that finished while `gh auth status` ran makes this pass moot.
+    if !auth.authenticated || !is_due(store, interval_sec).await? {
         return Ok(false);
     }
     let mut job = NewJob::new(super::GITHUB_SYNC, json!({}));
