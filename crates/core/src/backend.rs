@@ -40,7 +40,8 @@ struct Inner {
     started: Instant,
     closed: AtomicBool,
     close_done: tokio::sync::OnceCell<()>,
-    lock_file: Mutex<Option<File>>,
+    /// The lock file and this process's claim on the data directory, released by `close`.
+    lock_file: Mutex<Option<(File, DirClaim)>>,
     /// Pending Google OAuth flows and the HTTP adapter's port (in memory, CONTRACT.md §8.1).
     calendar: Arc<crate::calendar::CalendarState>,
 }
@@ -69,6 +70,39 @@ pub struct SchedulerStatus {
     pub jobs: u32,
 }
 
+/// The data directories open in this process. The lock file alone does not keep a second
+/// backend of the same process out if someone deleted it while the first one runs (a new file
+/// locks fine), and SQLite's exclusive mode only refuses other processes.
+static OPEN_DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+/// This process's claim on a data directory; dropping it gives the directory back.
+struct DirClaim(std::path::PathBuf);
+
+impl DirClaim {
+    fn take(config: &Config) -> Result<DirClaim> {
+        let dir = config.data_dir.canonicalize()?;
+        let mut open = lock(&OPEN_DIRS);
+        if open.contains(&dir) {
+            return Err(in_use(config));
+        }
+        open.push(dir.clone());
+        Ok(DirClaim(dir))
+    }
+}
+
+impl Drop for DirClaim {
+    fn drop(&mut self) {
+        lock(&OPEN_DIRS).retain(|d| d != &self.0);
+    }
+}
+
+fn in_use(config: &Config) -> Error {
+    Error::Conflict(format!(
+        "data directory {} is already open in another backend",
+        config.data_dir.display()
+    ))
+}
+
 fn take_lock(config: &Config) -> Result<File> {
     let path = config.data_dir.join(LOCK_FILE);
     let file = OpenOptions::new()
@@ -79,10 +113,7 @@ fn take_lock(config: &Config) -> Result<File> {
         .open(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(format!(
-            "data directory {} is already open in another backend",
-            config.data_dir.display()
-        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(in_use(config)),
         Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
     }
 }
@@ -124,9 +155,18 @@ impl Backend {
         let (store, lock_file) = run_blocking(move || {
             std::fs::create_dir_all(&cfg.data_dir)?;
             std::fs::create_dir_all(&cfg.log_dir)?;
+            let claim = DirClaim::take(&cfg)?;
             let lock_file = take_lock(&cfg)?;
-            let store = Store::open(&cfg.data_dir.join("index.db"))?;
-            Ok((store, lock_file))
+            let store = Store::open(&cfg.data_dir.join("index.db")).map_err(|err| {
+                // The lock file was deleted while another process holds the database (its
+                // connections take the file exclusively): the directory is still in use.
+                if err.to_string().contains("database is locked") {
+                    in_use(&cfg)
+                } else {
+                    err
+                }
+            })?;
+            Ok((store, (lock_file, claim)))
         })
         .await?;
         let store = Arc::new(store);
@@ -486,7 +526,10 @@ impl Backend {
         };
         let meta = match meta {
             Value::Null => None,
-            Value::Object(_) => Some(meta.clone()),
+            Value::Object(_) if crate::validate::not_json(meta).is_none() => {
+                crate::validate::reject_not_json(&[json!("meta")], meta)?;
+                Some(meta.clone())
+            }
             other => {
                 return Err(Error::invalid(item(
                     "dict_type",

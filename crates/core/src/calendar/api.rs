@@ -269,7 +269,10 @@ impl Backend {
         self.check_open()?;
         let extra = match body {
             Value::Null => return Err(missing_body()),
-            Value::Object(m) => m.clone(),
+            Value::Object(m) if crate::validate::not_json(body).is_none() => {
+                crate::validate::reject_not_json(&[json!("body")], body)?;
+                m.clone()
+            }
             other => {
                 return Err(Error::invalid(item(
                     "dict_type",

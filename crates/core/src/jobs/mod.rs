@@ -260,10 +260,12 @@ impl JobSystem {
     /// Stops claiming, aborts running jobs with `shutdown`, waits up to [`ABORT_GRACE`] for the
     /// workers, and applies the recovery policy to what they left running.
     pub async fn shutdown(&self) -> Result<()> {
-        self.stop.cancel();
-        self.wake.notify_waiters();
         let interrupted: Vec<String> = {
             let live = lock(&self.live);
+            // Under the lock `run` takes to start a job: every job is either aborted here or
+            // never started (see `run`).
+            self.stop.cancel();
+            self.wake.notify_waiters();
             for (abort, _) in live.aborts.values() {
                 abort.fire(AbortReason::Shutdown);
             }
@@ -285,7 +287,7 @@ impl JobSystem {
             self.store
                 .write_grouped(move |c| {
                     for id in &taken {
-                        queue::release(c, id)?;
+                        queue::unclaim(c, id)?;
                     }
                     Ok(())
                 })
@@ -385,6 +387,17 @@ impl JobSystem {
                 return Settling {
                     job_id,
                     stored: self.store.write_later(move |c| queue::release(c, &id)),
+                    requeued: false,
+                };
+            }
+            if self.stop.is_cancelled() {
+                // close() began while this job was being claimed. Checked under the same lock
+                // `shutdown` takes to fire every abort signal, so a job either is seen (and
+                // aborted) there or never starts here: it goes back to the queue unchanged.
+                let id = job_id.clone();
+                return Settling {
+                    job_id,
+                    stored: self.store.write_later(move |c| queue::unclaim(c, &id)),
                     requeued: false,
                 };
             }
