@@ -146,9 +146,10 @@ impl NativeBackend {
         if let Some(hook) = self.teardown.take() {
             hook.remove();
         }
-        // The answer channel and the job dispatcher hold the JS callbacks, which hold this
-        // object: let go of them so the closed backend can be collected (calls in flight keep
-        // the channel until they have answered).
+        // The answer channel holds the JS callback, which holds this object: let go of it so
+        // the closed backend can be collected (calls in flight keep the channel until they
+        // have answered; later calls reject with E_CLOSED). The job dispatcher likewise,
+        // below, once no job can start any more.
         self.completions.release();
         let shared = Arc::clone(&self.shared);
         promise(env, async move {
