@@ -115,10 +115,11 @@ fn public_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<AtlassianAccount> {
     })
 }
 
-/// Accounts of a service, newest first.
+/// Accounts of a service, newest first; accounts of the same second in insertion order (as the
+/// original).
 pub fn list(conn: &Connection, service: Service) -> Result<Vec<AtlassianAccount>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE a.service = ?1 ORDER BY a.created_at DESC, a.rowid DESC"
+        "{SELECT} WHERE a.service = ?1 ORDER BY a.created_at DESC, a.rowid ASC"
     ))?;
     let rows = stmt.query_map(params![service.name()], public_of)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
