@@ -18,8 +18,10 @@ fn fast_options() -> ClientOptions {
         retry: RetryPolicy {
             max_retries: 2,
             server_error_delays: vec![Duration::from_millis(10)],
-            default_retry_after: Duration::from_millis(10),
+            default_retry_after: Some(Duration::from_millis(10)),
+            min_retry_after: Duration::from_millis(10),
             max_retry_after: Duration::from_millis(50),
+            retry_after_on_server_errors: false,
         },
         max_body_bytes: 1024,
         use_env_proxy: false,

@@ -344,8 +344,8 @@ impl Backend {
     /// Steps 7–8 of §8.1 for a flow already taken: exchange, e-mail, account, event. The error
     /// is the exchange's text (`Token exchange failed: …`) or a storage failure.
     async fn finish_flow(&self, state: &str, code: &str, flow: &Flow) -> Result<CalendarAccount> {
-        let client = self.calendar_state().client()?;
         let config = self.config();
+        let client = self.calendar_state().client(config)?;
         let granted = match oauth::exchange(&client, config, code, flow).await {
             Ok(g) => g,
             Err(text) => {
