@@ -112,6 +112,11 @@ impl HttpClient {
         if !options.use_env_proxy {
             builder = builder.no_proxy();
         }
+        #[cfg(feature = "test-support")]
+        for pem in super::test_support::roots() {
+            let root = reqwest::Certificate::from_pem(&pem).map_err(|e| describe(&e))?;
+            builder = builder.add_root_certificate(root);
+        }
         let inner = builder
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)

@@ -18,6 +18,21 @@ pub use encode::{form, html_escape, path_segment, snippet};
 pub use error::{status_text, NetError};
 pub use request::{Method, Request, Response};
 
+/// Test hooks (feature `test-support`): the integration tests reach a local TLS proxy.
+#[cfg(feature = "test-support")]
+pub mod test_support {
+    static ROOTS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+    /// Trusts the PEM certificate `pem` as a root in every client created from now on.
+    pub fn trust_root_pem(pem: &[u8]) {
+        crate::store::lock(&ROOTS).push(pem.to_vec());
+    }
+
+    pub(crate) fn roots() -> Vec<Vec<u8>> {
+        crate::store::lock(&ROOTS).clone()
+    }
+}
+
 /// Checks that `url` may be called: `https`, or `http` to a loopback host only.
 pub fn check_url(url: &reqwest::Url) -> Result<(), NetError> {
     match url.scheme() {
