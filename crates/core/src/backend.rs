@@ -251,7 +251,7 @@ impl Backend {
 
     /// The in-memory copy of the calendar event rows `listCalendarEvents` answers from (for
     /// tests and benchmarks that check it is kept current).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn calendar_events_copy(&self) -> &crate::calendar::EventCache {
         &self.inner.calendar.events
     }

@@ -71,7 +71,6 @@ pub struct AtlassianAccount {
 pub struct AccountRow {
     pub account_id: String,
     pub service: String,
-    pub org: String,
     pub base_url: String,
     pub email: String,
     stored_token: String,
@@ -136,7 +135,6 @@ pub fn find(conn: &Connection, service: Service, account_id: &str) -> Result<Opt
             Ok(AccountRow {
                 account_id: r.get(0)?,
                 service: r.get(1)?,
-                org: r.get(2)?,
                 base_url: r.get(3)?,
                 email: r.get(4)?,
                 stored_token: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
