@@ -36,6 +36,8 @@ pub mod net;
 pub mod secrets;
 pub(crate) mod settings;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod time;
 pub mod unwind;
 pub mod validate;
