@@ -7,6 +7,7 @@ mod calendar_fake;
 use std::time::{Duration, Instant};
 
 use calendar_fake::{self as fake, Resp};
+use enttok_core::testing::wait_final;
 use serde_json::{json, Value};
 
 fn two_calendars(sim: &fake::Shared) {
@@ -481,12 +482,12 @@ async fn secrets_at_rest_accounts_and_validation() {
         job.payload,
         json!({"account_id": google.account_id, "x": 1})
     );
-    fake::wait_final(&b, &created.job_id).await;
+    wait_final(&b, &created.job_id).await;
     let bad = b
         .create_job(&json!({"type": "connector.calendar.sync", "payload": {}}))
         .await
         .unwrap();
-    let job = fake::wait_final(&b, &bad.job_id).await;
+    let job = wait_final(&b, &bad.job_id).await;
     assert_eq!(
         job.error,
         json!({"message": "account_id is required for calendar sync"})
@@ -496,7 +497,7 @@ async fn secrets_at_rest_accounts_and_validation() {
         .create_job(&json!({"type": "connector.calendar.sync", "payload": {"account_id": "cal_x"}}))
         .await
         .unwrap();
-    let job = fake::wait_final(&b, &bad.job_id).await;
+    let job = wait_final(&b, &bad.job_id).await;
     assert_eq!(
         job.error,
         json!({"message": "calendar account not found: cal_x"})

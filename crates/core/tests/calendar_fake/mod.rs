@@ -587,15 +587,13 @@ pub fn fresh_creds(access: &str) -> Value {
         "expires_at":at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()})
 }
 
-pub use enttok_core::testing::wait_final;
-
 /// Syncs an account and waits for the outcome.
 pub async fn sync(b: &Backend, account_id: &str) -> enttok_core::jobs::JobRecord {
     let created = b
         .sync_calendar_account(account_id, &json!({}))
         .await
         .unwrap();
-    wait_final(b, &created.job_id).await
+    enttok_core::testing::wait_final(b, &created.job_id).await
 }
 
 /// Drains the events a subscription has ready, parsed.

@@ -292,8 +292,6 @@ pub async fn open_backend(dir: &Path, base: &str, key: Option<[u8; 32]>) -> Back
     Backend::open(config).await.unwrap()
 }
 
-pub use enttok_core::testing::wait_final;
-
 /// Polls a job until its status is `status` (10 s at most).
 pub async fn wait_status(backend: &Backend, job_id: &str, status: &str) -> JobRecord {
     for _ in 0..500 {
