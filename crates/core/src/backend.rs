@@ -19,7 +19,7 @@ use crate::jobs::{
 };
 use crate::settings::{self, Settings};
 use crate::store::{lock, run_blocking, Store};
-use crate::time::{now_iso, parse_iso_ms};
+use crate::time::now_iso;
 use crate::validate::{item, missing_body, Fields, Source};
 
 /// The lock file that makes one process the owner of a data directory.
@@ -291,7 +291,7 @@ impl Backend {
 
     /// The in-memory copy of the calendar event rows `listCalendarEvents` answers from (for
     /// tests and benchmarks that check it is kept current).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn calendar_events_copy(&self) -> &crate::calendar::EventCache {
         &self.inner.calendar.events
     }
@@ -402,10 +402,7 @@ impl Backend {
         f.finish()?;
         let run_at_ms = match run_at {
             None => None,
-            Some(text) => Some(
-                parse_iso_ms(&text)
-                    .ok_or_else(|| Error::BadRequest(crate::time::invalid_iso_message(&text)))?,
-            ),
+            Some(text) => Some(crate::time::parse_iso_input_ms(&text)?),
         };
         let job_type = job_type.unwrap_or_default();
         let mut job = NewJob::new(&job_type, Value::Object(payload.unwrap_or_default()));

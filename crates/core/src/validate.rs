@@ -228,10 +228,16 @@ impl<'a> Fields<'a> {
         self.errors.push(item(kind, &loc, msg, input, ctx));
     }
 
+    /// A required field is absent. A body that is not an object already has its one
+    /// `model_attributes_type` item (Pydantic reports nothing else then); a missing query or
+    /// path parameter's `input` is `null`, a missing body field's is the whole body.
     fn missing(&mut self, key: &str) {
-        let input = match self.whole {
-            Value::Null => Value::Null,
-            other => other.clone(),
+        if self.map.is_none() && !self.whole.is_null() {
+            return;
+        }
+        let input = match (self.source, self.whole) {
+            (Source::Query | Source::Path, _) | (_, Value::Null) => Value::Null,
+            (_, other) => other.clone(),
         };
         let loc = self.loc(key);
         self.errors
@@ -502,6 +508,42 @@ mod tests {
         assert_eq!(items[2]["type"], "bool_parsing");
         assert_eq!(items[3]["type"], "missing");
         assert_eq!(items[3]["input"], body);
+    }
+
+    #[test]
+    fn missing_query_parameter_input_is_null() {
+        let query = json!({"end": "2024-01-01"});
+        let mut f = Fields::new(Source::Query, &query);
+        assert_eq!(f.required_str("start", 0), None);
+        assert_eq!(f.required_str("end", 0).as_deref(), Some("2024-01-01"));
+        let Err(Error::Validation(items)) = f.finish() else {
+            panic!("expected validation error")
+        };
+        assert_eq!(
+            items,
+            vec![
+                json!({"type":"missing","loc":["query","start"],"msg":"Field required","input":null})
+            ]
+        );
+    }
+
+    #[test]
+    fn non_object_body_gives_one_item() {
+        for body in [json!([1]), json!("x"), json!(5), json!(true)] {
+            let mut f = Fields::new(Source::Body, &body);
+            assert_eq!(f.required_str("type", 1), None);
+            assert_eq!(f.required_bool("flag"), None);
+            assert_eq!(f.optional_object("payload"), None);
+            let Err(Error::Validation(items)) = f.finish() else {
+                panic!("expected validation error")
+            };
+            assert_eq!(
+                items,
+                vec![
+                    json!({"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":body})
+                ]
+            );
+        }
     }
 
     #[test]

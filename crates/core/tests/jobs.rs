@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use enttok_core::jobs::{BoxFuture, Failure, Handler, JobCtx, Outcome, Success};
+use enttok_core::testing::wait_final;
 use enttok_core::{Backend, Config};
 use serde_json::{json, Value};
 
@@ -22,17 +23,6 @@ where
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
     Arc::new(move |ctx| -> BoxFuture<Outcome> { Box::pin(f(ctx)) })
-}
-
-async fn wait_final(backend: &Backend, job_id: &str) -> enttok_core::jobs::JobRecord {
-    for _ in 0..1500 {
-        let job = backend.get_job(job_id).await.expect("get");
-        if job.is_final() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("job {job_id} never finished");
 }
 
 async fn ctx_running(ctx: &JobCtx) {

@@ -2,10 +2,10 @@
 //! retries and crash recovery (CONTRACT.md §6).
 
 mod context;
-pub mod handlers;
+pub(crate) mod handlers;
 mod model;
-pub mod queue;
-pub mod scheduler;
+pub(crate) mod queue;
+pub(crate) mod scheduler;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -217,14 +217,6 @@ impl JobSystem {
             job_id: job_id.to_string(),
             status,
         })
-    }
-
-    /// The abort signal of a job a worker holds, if it is still live.
-    pub fn live_abort(&self, job_id: &str) -> Option<Abort> {
-        lock(&self.live)
-            .aborts
-            .get(job_id)
-            .map(|(abort, _)| abort.clone())
     }
 
     /// A context for a job a worker holds (used by host handlers for `ctx.progress`/`ctx.log`).
