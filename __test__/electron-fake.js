@@ -58,6 +58,13 @@ function fakeElectron() {
       mainListeners.get(channel).add(fn);
       return ipcMain;
     },
+    once(channel, fn) {
+      const wrapped = (...args) => {
+        ipcMain.removeListener(channel, wrapped);
+        fn(...args);
+      };
+      return ipcMain.on(channel, wrapped);
+    },
     removeListener(channel, fn) {
       if (mainListeners.has(channel)) mainListeners.get(channel).delete(fn);
       return ipcMain;
@@ -109,6 +116,12 @@ function fakeElectron() {
             throw new Error(`Error invoking remote method '${channel}': ${e}`);
           },
         );
+    },
+    send(channel, ...args) {
+      const cloned = structuredClone(args);
+      setImmediate(() => {
+        for (const fn of [...(mainListeners.get(channel) || [])]) fn({ sender }, ...cloned);
+      });
     },
     sendSync(channel, ...args) {
       const cloned = structuredClone(args);

@@ -1,8 +1,8 @@
 'use strict';
 // A minimal Electron main process using @enttok/backend through the bridge: what the enttok-e
 // app's main does instead of spawning the Python sidecar.
-//   npx electron examples/electron            (from the repository, after npm run build)
-//   npx electron examples/electron --smoke    (the release workflow's smoke test: runs a job,
+//   npx electron examples/electron/main.js            (from the repository, after npm run build)
+//   npx electron examples/electron/main.js --smoke    (the release workflow's smoke test: runs a job,
 //                                              lists calendar events and subscribes from the page,
 //                                              then quits through before-quit + close(); exit 0 = ok)
 // Not built or run by `npm test`.
@@ -43,13 +43,25 @@ if (!smoke && !app.requestSingleInstanceLock()) app.quit();
 
 app.whenReady().then(async () => {
   const userData = smoke ? fs.mkdtempSync(path.join(os.tmpdir(), 'enttok-electron-smoke-')) : app.getPath('userData');
+  // The smoke run syncs calendar events from a local stand-in for Google (smoke-google.js).
+  const fakeGoogle = smoke ? await require('./smoke-google').startFakeGoogle() : null;
   backend = await Backend.open({
     dataDir: path.join(userData, 'backend', 'data'),
     // On a CI machine without a keychain safeStorage may be unavailable; the smoke run skips it.
     secretKey: smoke ? crypto.randomBytes(32) : loadOrCreateKey(path.join(userData, 'backend')),
     claudeCwd: app.getPath('home'),
     scheduler: !smoke,
+    // The app passes its own Google OAuth client (no more backend/.env).
+    googleClientId: process.env.ENTTOK_GOOGLE_CLIENT_ID,
+    googleClientSecret: process.env.ENTTOK_GOOGLE_CLIENT_SECRET,
+    ...(fakeGoogle ? { googleClientId: 'smoke', googleClientSecret: 'smoke', endpoints: fakeGoogle.endpoints } : {}),
   });
+  let listedInMain = null;
+  if (fakeGoogle) {
+    listedInMain = await require('./smoke-google').seedCalendar(backend);
+    console.log(`main listed ${listedInMain} calendar events (of ${fakeGoogle.count})`);
+    await fakeGoogle.close();
+  }
   // Main-process use (not through the bridge): a subscription of its own.
   const mainSeen = [];
   backend.subscribe((event) => mainSeen.push(event.type));
@@ -58,7 +70,7 @@ app.whenReady().then(async () => {
   ipcMain.once('smoke:done', (_e, report) => {
     console.log(`smoke report: ${JSON.stringify(report)}`);
     console.log(`main saw ${mainSeen.length} events`);
-    if (!report.ok || mainSeen.length === 0) exitCode = 1;
+    if (!report.ok || mainSeen.length === 0 || listedInMain !== report.calendarEvents || listedInMain !== 200) exitCode = 1;
     app.quit(); // through before-quit below
   });
 

@@ -45,7 +45,9 @@ async function smoke() {
     report.health = (await backend.health()).status;
     const job = await runJob();
     report.job = job.status;
-    report.calendarEvents = (await listMonth()).length;
+    const listed = await listMonth();
+    report.calendarEvents = listed.length;
+    report.calendarTitles = [...new Set(listed.map((e) => e.title))].sort();
     try {
       await backend.getJob('job_00000000000000000000000000000000');
     } catch (e) {
@@ -55,7 +57,7 @@ async function smoke() {
     report.closeRefused = typeof backend.close === 'undefined';
     await new Promise((r) => setTimeout(r, 200));
     report.events = events.filter((e) => e.job_id === job.job_id).map((e) => e.type);
-    report.ok = report.health === 'ok' && report.job === 'succeeded' && report.calendarEvents === 0
+    report.ok = report.health === 'ok' && report.job === 'succeeded' && report.calendarEvents > 0
       && report.errorCode === 'E_NOT_FOUND' && report.errorStatus === 404 && report.closeRefused
       && report.events.includes('job.created') && report.events.includes('job.status');
   } catch (e) {
