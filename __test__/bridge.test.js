@@ -22,6 +22,14 @@ function wire(backend, options = {}) {
   return { electron, win, unexpose, transport, client };
 }
 
+test('bridge: main and renderer agree on the main-only methods (and electron.d.ts names them)', () => {
+  const renderer = require('../renderer.js');
+  assert.deepEqual([...renderer.MAIN_ONLY_METHODS], [...MAIN_ONLY_METHODS]);
+  const dts = require('node:fs').readFileSync(require('node:path').join(__dirname, '..', 'electron.d.ts'), 'utf8');
+  const typed = dts.slice(dts.indexOf('export type MainOnlyMethod'), dts.indexOf('/** Names of the'));
+  assert.deepEqual([...typed.matchAll(/'([A-Za-z]+)'/g)].map((m) => m[1]), [...MAIN_ONLY_METHODS]);
+});
+
 test('bridge: methods come from the Backend class, main-only ones are left out', async () => {
   const { backend } = await open();
   const names = bridgeMethods(backend);

@@ -5,7 +5,7 @@
 //   npx electron examples/electron/main.js --smoke    (the release workflow's smoke test: runs a job,
 //                                              lists calendar events and subscribes from the page,
 //                                              then quits through before-quit + close(); exit 0 = ok)
-// Not built or run by `npm test`.
+// Not built by `npm test`; its --smoke mode runs there under a fake Electron (__test__/example.test.js).
 
 const fs = require('node:fs');
 const os = require('node:os');
