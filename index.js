@@ -8,7 +8,7 @@
 // Why not expose the generated binding directly: an `AbortSignal`, `Date` input and errors with
 // extra properties are simpler here than through Node-API (see DESIGN.md, "thin JS layer").
 
-const native = require('./binding.js');
+const native = require('./loader.js'); // binding.js, with a clear error when no binary fits
 
 /** Builds the `Error` of CONTRACT.md §1.3 from its parts. */
 function backendError(code, status, detail, message) {
