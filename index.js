@@ -8,7 +8,7 @@
 // Why not expose the generated binding directly: an `AbortSignal`, `Date` input and errors with
 // extra properties are simpler here than through Node-API (see DESIGN.md, "thin JS layer").
 
-const native = require('./binding.js');
+const native = require('./loader.js'); // binding.js, with a clear error when no binary fits
 
 /** Builds the `Error` of CONTRACT.md §1.3 from its parts. */
 function backendError(code, status, detail, message) {
@@ -42,18 +42,169 @@ function toError(nativeErr) {
   return backendError('E_INTERNAL', 500, text, text);
 }
 
-function invalidInput(message) {
-  const detail = [{ type: 'value_error', loc: ['args'], msg: message, input: null }];
-  return backendError('E_INVALID_INPUT', 422, detail, `args: ${message}`);
+function invalidInput(message, loc = ['args']) {
+  const detail = [{ type: 'value_error', loc, msg: message, input: null }];
+  return backendError('E_INVALID_INPUT', 422, detail, `${loc.join('.')}: ${message}`);
+}
+
+/** Deepest nesting of JSON values that a call accepts (as serde_json's parser does). */
+const MAX_DEPTH = 128;
+
+/**
+ * Key of the marker object that stands for a value JSON cannot carry (`NaN`, `±Infinity`, a
+ * Symbol, a function, a BigInt, an Invalid Date). `JSON.stringify` would silently make them
+ * `null` or drop them, turning a bad value into "absent"; the marker instead reaches the core's
+ * validator, which answers the 422 item of the field it sits in (`validate::NOT_JSON`).
+ */
+const NOT_JSON = '\u0000enttok:not-json';
+
+/** A short text for any thrown or returned value; never throws (a Proxy's traps may). */
+function describe(value) {
+  try {
+    if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
+      const message = value.message;
+      if (message !== undefined && message !== null) return String(message);
+    }
+    return String(value);
+  } catch {
+    try {
+      return `a value that cannot be converted to text (${Object.prototype.toString.call(value)})`;
+    } catch {
+      return `a value that cannot be converted to text (${typeof value})`;
+    }
+  }
+}
+
+/** `replacer` of `JSON.stringify`: values JSON cannot carry become the `NOT_JSON` marker. */
+function markUnrepresentable(key, value) {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? value : { [NOT_JSON]: String(value) };
+    case 'symbol':
+      return { [NOT_JSON]: value.toString() };
+    case 'function':
+      return { [NOT_JSON]: 'function' };
+    case 'bigint':
+      return { [NOT_JSON]: `${value}n` };
+    case 'object':
+      // `Date#toJSON` answers null for an Invalid Date; the holder still has the Date.
+      if (value === null && this[key] instanceof Date) return { [NOT_JSON]: 'Invalid Date' };
+      return value;
+    default:
+      return value;
+  }
+}
+
+/** JSON of `value`, or an `E_INVALID_INPUT` at `loc` naming why it cannot be sent. */
+function encodeValue(value, loc) {
+  try {
+    return JSON.stringify(value, markUnrepresentable);
+  } catch (e) {
+    const why = e instanceof RangeError
+      ? `nested too deeply (limit ${MAX_DEPTH})`
+      : `not JSON-serialisable (${describe(e)})`;
+    throw invalidInput(why, loc);
+  }
 }
 
 /** JSON of the argument list; `undefined` becomes null, a `Date` its ISO text. */
 function encode(args) {
-  try {
-    return JSON.stringify(args);
-  } catch (e) {
-    throw invalidInput(`arguments are not JSON-serialisable (${e && e.message})`);
+  return encodeValue(args, ['args']);
+}
+
+/** Deepest nesting of arrays and objects in JSON text (strings skipped). */
+function jsonDepth(text) {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 34) { // a string: skip to its closing quote
+      for (i += 1; i < text.length; i += 1) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i += 1;
+        else if (d === 34) break;
+      }
+    } else if (c === 123 || c === 91) {
+      depth += 1;
+      if (depth > max) max = depth;
+    } else if (c === 125 || c === 93) {
+      depth -= 1;
+    }
   }
+  return max;
+}
+
+/**
+ * JSON of the `Backend.open` options, each read and encoded on its own so that whatever is
+ * wrong (a throwing getter or `toJSON`, a cycle, a Proxy, too deep) is named by its option.
+ */
+function encodeOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidInput('options must be an object with at least dataDir', ['options']);
+  }
+  let keys;
+  try {
+    keys = Object.keys(options);
+  } catch (e) {
+    throw invalidInput(`options cannot be read (${describe(e)})`, ['options']);
+  }
+  const parts = [];
+  for (const key of keys) {
+    const loc = ['options', key];
+    let value;
+    try {
+      value = options[key];
+    } catch (e) {
+      throw invalidInput(`the option cannot be read (${describe(e)})`, loc);
+    }
+    if (value === undefined) continue;
+    if (key === 'secretKey' && value !== null) value = secretKeyHex(value);
+    const json = encodeValue(value, loc);
+    if (json === undefined) continue;
+    // The options object itself is one level.
+    if (jsonDepth(json) >= MAX_DEPTH) {
+      throw invalidInput(`nested too deeply (limit ${MAX_DEPTH})`, loc);
+    }
+    parts.push(`${JSON.stringify(key)}:${json}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** `secretKey` (a `Buffer`/`Uint8Array`) as the hex text the native side takes. */
+function secretKeyHex(key) {
+  if (!(key instanceof Uint8Array)) {
+    throw backendError('E_INVALID_INPUT', 422,
+      [{ type: 'value_error', loc: ['options', 'secretKey'], msg: 'secretKey must be a Buffer of exactly 32 bytes', input: null }],
+      'options.secretKey: secretKey must be a Buffer of exactly 32 bytes');
+  }
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
+}
+
+/**
+ * The outcome message of a JS job handler (CONTRACT.md §1.5), as JSON for `settleJob`. Never
+ * throws, whatever the handler produced: a null-prototype object, a Proxy whose traps throw,
+ * getters that throw, Symbols, cycles, BigInts.
+ */
+function jobOutcome(ok, value) {
+  if (ok) {
+    let text;
+    try {
+      text = JSON.stringify(value === undefined ? null : value);
+    } catch (e) {
+      const why = e instanceof RangeError ? `nested too deeply (limit ${MAX_DEPTH})` : 'not JSON-serialisable';
+      return JSON.stringify({ ok: false, message: `result is ${why}` });
+    }
+    if (text === undefined) return JSON.stringify({ ok: false, message: 'result is not JSON-serialisable' });
+    return `{"ok":true,"result":${text}}`;
+  }
+  let code;
+  try {
+    const c = value !== null && (typeof value === 'object' || typeof value === 'function') ? value.code : undefined;
+    if (typeof c === 'string') code = c;
+  } catch {
+    code = undefined;
+  }
+  return JSON.stringify({ ok: false, message: describe(value), code });
 }
 
 /** A deep copy of a JSON value (several times faster than parsing it again). */
@@ -149,23 +300,12 @@ class Backend {
 
   /** Opens the backend of `options.dataDir` (created if missing). */
   static async open(options) {
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw invalidInput('options must be an object with at least dataDir');
-    }
-    const opts = { ...options };
-    if (opts.secretKey !== undefined && opts.secretKey !== null) {
-      if (!(opts.secretKey instanceof Uint8Array)) {
-        throw backendError('E_INVALID_INPUT', 422,
-          [{ type: 'value_error', loc: ['options', 'secretKey'], msg: 'secretKey must be a Buffer of exactly 32 bytes', input: null }],
-          'options.secretKey: secretKey must be a Buffer of exactly 32 bytes');
-      }
-      opts.secretKey = Buffer.from(opts.secretKey.buffer, opts.secretKey.byteOffset, opts.secretKey.byteLength).toString('hex');
-    }
+    const json = encodeOptions(options);
     let backend = null;
     let nativeBackend;
     try {
       // Answers of every call arrive in batches through this one callback (see #call).
-      nativeBackend = await native.open(encode(opts), (batch, columns) => {
+      nativeBackend = await native.open(json, (batch, columns) => {
         if (backend) backend.#settle(batch, columns);
       });
     } catch (e) {
@@ -322,45 +462,43 @@ class Backend {
     }
   }
 
+  /**
+   * Runs one job of a JS type and reports its outcome. Never rejects and always settles the
+   * job: whatever the handler throws, returns or resolves to, the worker slot is freed.
+   */
   async #runJob(job, attempt) {
-    const handler = this.#handlers.get(job.type);
+    const jobId = job.job_id;
     const controller = new AbortController();
     let announce;
     const canceled = new Promise((resolve) => { announce = resolve; });
-    this.#running.set(job.job_id, {
+    this.#running.set(jobId, {
       abort: (reason) => {
         announce(reason);
         controller.abort(reason);
       },
     });
     const ctx = {
-      jobId: job.job_id,
+      jobId,
       attempt,
       signal: controller.signal,
       canceled,
-      progress: (value, message) => this.#call('jobProgress', job.job_id, value, message === undefined ? null : message),
-      log: (level, message, meta) => this.#call('jobLog', job.job_id, level, message, meta === undefined ? null : meta),
+      progress: (value, message) => this.#call('jobProgress', jobId, value, message === undefined ? null : message),
+      log: (level, message, meta) => this.#call('jobLog', jobId, level, message, meta === undefined ? null : meta),
     };
     let outcome;
     try {
-      const value = await handler(job, ctx);
-      let text;
-      try {
-        text = JSON.stringify(value === undefined ? null : value);
-      } catch {
-        text = undefined;
-      }
-      outcome = text === undefined
-        ? JSON.stringify({ ok: false, message: 'result is not JSON-serialisable' })
-        : `{"ok":true,"result":${text}}`;
+      const handler = this.#handlers.get(job.type);
+      outcome = jobOutcome(true, await handler(job, ctx));
     } catch (err) {
-      const message = String(err && err.message !== undefined ? err.message : err);
-      const code = err && typeof err.code === 'string' ? err.code : undefined;
-      outcome = JSON.stringify({ ok: false, message, code });
+      outcome = jobOutcome(false, err);
     } finally {
-      this.#running.delete(job.job_id);
+      this.#running.delete(jobId);
     }
-    this.#native.settleJob(job.job_id, outcome);
+    try {
+      this.#native.settleJob(jobId, outcome);
+    } catch {
+      // The backend is gone (closed, environment torn down): nobody waits for this outcome.
+    }
   }
 
   startHttp(options) { return this.#call('startHttp', options === undefined ? {} : options); }

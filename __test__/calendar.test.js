@@ -260,7 +260,15 @@ test('OAuth round trip through the loopback callback, sync, queries, delete', as
   assert.deepEqual(await backend.listCalendarEvents({ start: '2024-03-09', end: '2024-03-12' }), []);
   assert.equal((await backend.listCalendarEvents({ start: '2024-03-09', end: '2024-03-12', selected_only: 'false' })).length, 1);
   await assert.rejects(backend.listCalendarEvents({ start: '2024-03-12', end: '2024-03-09' }), (e) => e.status === 400 && e.detail === 'start must be before end');
-  await assert.rejects(backend.listCalendarEvents({ end: '2024-03-09' }), (e) => e.status === 422 && e.detail[0].loc.join() === 'query,start');
+  await assert.rejects(backend.listCalendarEvents({ end: '2024-03-09' }), (e) => {
+    assert.equal(e.status, 422);
+    // A missing query parameter's input is null (not the query object), as FastAPI answers.
+    assert.deepEqual(e.detail, [{ type: 'missing', loc: ['query', 'start'], msg: 'Field required', input: null }]);
+    return true;
+  });
+  for (const [start, detail] of [['2024-13-01', 'month must be in 1..12'], ['2024-04-31', 'day is out of range for month'], ['2024-03-09T24:00', 'hour must be in 0..23']]) {
+    await assert.rejects(backend.listCalendarEvents({ start, end: '2025-01-01' }), (e) => e.status === 400 && e.detail === detail);
+  }
 
   assert.match((await backend.getCalendarAccount(account.account_id)).last_sync_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
@@ -310,6 +318,24 @@ test('Google OAuth not configured is E_INTERNAL 500 with the contract text', asy
   assert.equal(job.error.message, 'Apple Calendar sync not yet implemented');
   await assert.rejects(backend.createCalendarAccount({ provider: 'outlook' }), (e) => e.status === 422 && e.detail[0].type === 'enum');
   assert.deepEqual((await backend.listCalendarProviders()).map((p) => p.id), ['google', 'apple']);
+  await backend.close();
+});
+
+test('accounts of the same second list in insertion order, newer seconds first (JS and HTTP)', async () => {
+  const { backend } = await open();
+  // Three creations take milliseconds: they cross at most one second boundary, so at least two
+  // share a second.
+  const created = [];
+  for (const name of ['a', 'b', 'c']) {
+    created.push(await backend.createCalendarAccount({ provider: 'apple', display_name: name }));
+  }
+  const seconds = [...new Set(created.map((a) => a.created_at))].sort().reverse();
+  assert.ok(seconds.length < created.length, 'two accounts share a second');
+  const want = seconds.flatMap((at) => created.filter((a) => a.created_at === at).map((a) => a.display_name));
+  assert.deepEqual((await backend.listCalendarAccounts()).map((a) => a.display_name), want);
+  const { port, token } = await backend.startHttp();
+  const r = await fetch(`http://127.0.0.1:${port}/calendar/accounts`, { headers: { 'X-Backend-Token': token } });
+  assert.deepEqual((await r.json()).accounts.map((a) => a.display_name), want);
   await backend.close();
 });
 

@@ -68,6 +68,15 @@ test('createJob validates its input like POST /jobs', async () => {
   });
   await assert.rejects(backend.createJob({ type: 'demo', max_attempts: 21 }), (e) => e.detail[0].type === 'less_than_equal');
   await assert.rejects(backend.createJob({ type: 'demo', run_at: 'tomorrow' }), (e) => e.status === 400 && e.detail === "Invalid isoformat string: 'tomorrow'");
+  await assert.rejects(backend.createJob({ type: 'demo', run_at: '2024-13-01' }), (e) => e.status === 400 && e.detail === 'month must be in 1..12');
+  await assert.rejects(backend.createJob({ type: 'demo', run_at: '2024-01-01T24:00:00Z' }), (e) => e.status === 400 && e.detail === 'hour must be in 0..23');
+  // A body that is not an object: exactly one item, as POST /jobs answers.
+  for (const body of [[1], 'demo', 5]) {
+    await assert.rejects(backend.createJob(body), (e) => {
+      assert.deepEqual(e.detail, [{ type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', input: body }]);
+      return true;
+    });
+  }
   await assert.rejects(backend.createJob({ type: 'demo', payload: { big: 10n } }), (e) => e.code === 'E_INVALID_INPUT');
   await assert.rejects(backend.getJob('job_missing'), (e) => e.code === 'E_NOT_FOUND' && e.status === 404 && e.detail === 'job not found');
   await assert.rejects(backend.getJob(12), (e) => e.code === 'E_INVALID_INPUT' && e.detail[0].loc.join() === 'path,job_id');

@@ -132,8 +132,13 @@ impl Sender {
 }
 
 /// The JS-thread side, owned by the `NativeBackend`.
+///
+/// The threadsafe function holds a strong reference to the JS callback, which reaches the
+/// `Backend` object and through it this struct: a cycle through a GC root. `release` (at
+/// `close()`) drops this side's reference, so the function is released as soon as the calls
+/// still in flight have answered, and the closed backend can be collected.
 pub(crate) struct Completions {
-    sender: Sender,
+    sender: std::cell::RefCell<Option<Sender>>,
     /// Whether the function currently keeps the event loop alive.
     held: Cell<bool>,
 }
@@ -156,14 +161,19 @@ impl Completions {
     /// The JS-thread side of a channel.
     pub fn new(sender: Sender) -> Completions {
         Completions {
-            sender,
+            sender: std::cell::RefCell::new(Some(sender)),
             held: Cell::new(false),
         }
     }
 
-    /// A sender for one call's task.
-    pub fn sender(&self) -> Sender {
-        self.sender.clone()
+    /// A sender for one call's task; `None` once released.
+    pub fn sender(&self) -> Option<Sender> {
+        self.sender.borrow().clone()
+    }
+
+    /// Drops this side's reference to the channel (see the type's doc).
+    pub fn release(&self) {
+        self.sender.borrow_mut().take();
     }
 
     /// Keeps the event loop alive (`true`, calls are pending) or lets it go (`false`).
@@ -171,7 +181,13 @@ impl Completions {
         if self.held.get() == on {
             return Ok(());
         }
-        let raw = self.sender.deliver.raw();
+        let sender = self.sender.borrow();
+        // Released: the calls still in flight hold the function (ref'd or not, as it was) and
+        // release it when they have answered.
+        let Some(sender) = sender.as_ref() else {
+            return Ok(());
+        };
+        let raw = sender.deliver.raw();
         // SAFETY: called on the JS thread of the environment that created the function (this
         // object is a napi class instance, only reachable from that thread), while that
         // environment is alive; `self` owns the function through `sender`, so it has not been

@@ -32,6 +32,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl JsJobs {
+    /// Drops the dispatcher (at `close()`): it holds the JS layer's runner, which holds the
+    /// `Backend` object. Jobs already running keep their own reference until they end.
+    pub fn release(&self) {
+        lock(&self.dispatcher).take();
+    }
+
     /// Hands the outcome JSON to the waiting job (ignored when nobody waits any more).
     pub fn settle(&self, job_id: &str, outcome_json: &str) {
         if let Some(tx) = lock(&self.pending).remove(job_id) {
@@ -108,8 +114,15 @@ fn run(shared: std::sync::Weak<Shared>, ctx: JobCtx) -> BoxFuture<Outcome> {
 // `Outcome` is the core handler contract; boxing it here alone would buy nothing.
 #[allow(clippy::result_large_err)]
 fn parse_outcome(json: &str) -> Outcome {
-    let Ok(outcome) = serde_json::from_str::<Value>(json) else {
-        return Err(Failure::new("result is not JSON-serialisable"));
+    let outcome = match serde_json::from_str::<Value>(json) {
+        Ok(outcome) => outcome,
+        Err(e) if enttok_core::validate::too_deep(&e, &[]).is_some() => {
+            return Err(Failure::new(format!(
+                "result is nested too deeply (limit {})",
+                enttok_core::validate::MAX_DEPTH
+            )))
+        }
+        Err(_) => return Err(Failure::new("result is not JSON-serialisable")),
     };
     if outcome.get("ok").and_then(Value::as_bool) == Some(true) {
         let result = outcome.get("result").cloned().filter(|v| !v.is_null());

@@ -56,6 +56,8 @@ impl Shared {
 pub struct NativeBackend {
     shared: Arc<Shared>,
     completions: completions::Completions,
+    /// Closes the backend if its environment goes away first; removed by `close()`.
+    teardown: std::cell::Cell<Option<runtime::TeardownHook>>,
 }
 
 /// Opens a backend. `options_json` is the JSON of `OpenOptions` (with `secretKey` as hex);
@@ -71,9 +73,11 @@ pub fn open<'env>(
 ) -> napi::Result<Object<'env>> {
     let answers = completions::Completions::channel(on_answers)?;
     let options: serde_json::Value = serde_json::from_str(&options_json).map_err(|e| {
-        to_napi(&enttok_core::Error::BadRequest(format!(
-            "options are not valid JSON: {e}"
-        )))
+        to_napi(
+            &enttok_core::validate::too_deep(&e, &[serde_json::json!("options")]).unwrap_or_else(
+                || enttok_core::Error::BadRequest(format!("options are not valid JSON: {e}")),
+            ),
+        )
     })?;
     let rt = runtime()?;
     let (deferred, promise) =
@@ -92,10 +96,11 @@ pub fn open<'env>(
                     http: tokio::sync::Mutex::new(None),
                 });
                 deferred.resolve(Box::new(move |env| {
-                    runtime::close_on_teardown(&env, Arc::clone(&shared))?;
+                    let teardown = runtime::TeardownHook::add(&env, Arc::clone(&shared))?;
                     Ok(NativeBackend {
                         shared,
                         completions: completions::Completions::new(answers),
+                        teardown: std::cell::Cell::new(Some(teardown)),
                     })
                 }));
             }
@@ -111,8 +116,10 @@ impl NativeBackend {
     /// `[id, 1, result]` or `[id, 0, error]` in a batch passed to `on_answers`.
     #[napi]
     pub fn call(&self, id: u32, op: String, args_json: String) -> napi::Result<()> {
+        let Some(answers) = self.completions.sender() else {
+            return Err(to_napi(&enttok_core::Error::Closed));
+        };
         let shared = Arc::clone(&self.shared);
-        let answers = self.completions.sender();
         lane::submit(Box::pin(async move {
             let work = Box::pin(async move { ops::dispatch(shared, &op, &args_json).await });
             // A panicking operation still answers (an internal error), never a promise that
@@ -134,9 +141,22 @@ impl NativeBackend {
     /// Stops everything and closes the database. Idempotent.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        // Closed on request: the environment's teardown has nothing left to do, and the hook
+        // must not keep this backend alive until the environment exits.
+        if let Some(hook) = self.teardown.take() {
+            hook.remove();
+        }
+        // The answer channel holds the JS callback, which holds this object: let go of it so
+        // the closed backend can be collected (calls in flight keep the channel until they
+        // have answered; later calls reject with E_CLOSED). The job dispatcher likewise,
+        // below, once no job can start any more.
+        self.completions.release();
         let shared = Arc::clone(&self.shared);
         promise(env, async move {
             shared.close().await?;
+            // Only now: a job a worker starts while close() runs still reaches its handler
+            // (whose signal then aborts at once).
+            shared.js_jobs.release();
             Ok("null".to_string())
         })
     }

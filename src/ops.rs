@@ -59,7 +59,11 @@ pub(crate) enum Answer {
 pub(crate) async fn dispatch(shared: Arc<Shared>, op: &str, args_json: &str) -> Result<Answer> {
     let args = match serde_json::from_str::<Value>(args_json) {
         Ok(Value::Array(items)) => Args(items),
-        _ => return Err(Error::BadRequest("arguments must be a JSON array".into())),
+        Err(e) => {
+            return Err(enttok_core::validate::too_deep(&e, &[json!("args")])
+                .unwrap_or_else(|| Error::BadRequest("arguments must be a JSON array".into())))
+        }
+        Ok(_) => return Err(Error::BadRequest("arguments must be a JSON array".into())),
     };
     if op == "listCalendarEvents" {
         let list = shared.backend.list_calendar_events(args.value(0)).await?;

@@ -19,7 +19,7 @@ use crate::jobs::{
 };
 use crate::settings::{self, Settings};
 use crate::store::{lock, run_blocking, Store};
-use crate::time::{now_iso, parse_iso_ms};
+use crate::time::now_iso;
 use crate::validate::{item, missing_body, Fields, Source};
 
 /// The lock file that makes one process the owner of a data directory.
@@ -40,7 +40,8 @@ struct Inner {
     started: Instant,
     closed: AtomicBool,
     close_done: tokio::sync::OnceCell<()>,
-    lock_file: Mutex<Option<File>>,
+    /// The lock file and this process's claim on the data directory, released by `close`.
+    lock_file: Mutex<Option<(File, DirClaim)>>,
     /// Pending Google OAuth flows and the HTTP adapter's port (in memory, CONTRACT.md §8.1).
     calendar: Arc<crate::calendar::CalendarState>,
     /// GitHub's per-backend state (CONTRACT.md §18).
@@ -71,6 +72,39 @@ pub struct SchedulerStatus {
     pub jobs: u32,
 }
 
+/// The data directories open in this process. The lock file alone does not keep a second
+/// backend of the same process out if someone deleted it while the first one runs (a new file
+/// locks fine), and SQLite's exclusive mode only refuses other processes.
+static OPEN_DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+/// This process's claim on a data directory; dropping it gives the directory back.
+struct DirClaim(std::path::PathBuf);
+
+impl DirClaim {
+    fn take(config: &Config) -> Result<DirClaim> {
+        let dir = config.data_dir.canonicalize()?;
+        let mut open = lock(&OPEN_DIRS);
+        if open.contains(&dir) {
+            return Err(in_use(config));
+        }
+        open.push(dir.clone());
+        Ok(DirClaim(dir))
+    }
+}
+
+impl Drop for DirClaim {
+    fn drop(&mut self) {
+        lock(&OPEN_DIRS).retain(|d| d != &self.0);
+    }
+}
+
+fn in_use(config: &Config) -> Error {
+    Error::Conflict(format!(
+        "data directory {} is already open in another backend",
+        config.data_dir.display()
+    ))
+}
+
 fn take_lock(config: &Config) -> Result<File> {
     let path = config.data_dir.join(LOCK_FILE);
     let file = OpenOptions::new()
@@ -81,10 +115,7 @@ fn take_lock(config: &Config) -> Result<File> {
         .open(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(format!(
-            "data directory {} is already open in another backend",
-            config.data_dir.display()
-        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(in_use(config)),
         Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
     }
 }
@@ -126,9 +157,18 @@ impl Backend {
         let (store, lock_file) = run_blocking(move || {
             std::fs::create_dir_all(&cfg.data_dir)?;
             std::fs::create_dir_all(&cfg.log_dir)?;
+            let claim = DirClaim::take(&cfg)?;
             let lock_file = take_lock(&cfg)?;
-            let store = Store::open(&cfg.data_dir.join("index.db"))?;
-            Ok((store, lock_file))
+            let store = Store::open(&cfg.data_dir.join("index.db")).map_err(|err| {
+                // The lock file was deleted while another process holds the database (its
+                // connections take the file exclusively): the directory is still in use.
+                if err.to_string().contains("database is locked") {
+                    in_use(&cfg)
+                } else {
+                    err
+                }
+            })?;
+            Ok((store, (lock_file, claim)))
         })
         .await?;
         let store = Arc::new(store);
@@ -263,7 +303,7 @@ impl Backend {
 
     /// The in-memory copy of the calendar event rows `listCalendarEvents` answers from (for
     /// tests and benchmarks that check it is kept current).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn calendar_events_copy(&self) -> &crate::calendar::EventCache {
         &self.inner.calendar.events
     }
@@ -379,10 +419,7 @@ impl Backend {
         f.finish()?;
         let run_at_ms = match run_at {
             None => None,
-            Some(text) => Some(
-                parse_iso_ms(&text)
-                    .ok_or_else(|| Error::BadRequest(crate::time::invalid_iso_message(&text)))?,
-            ),
+            Some(text) => Some(crate::time::parse_iso_input_ms(&text)?),
         };
         let job_type = job_type.unwrap_or_default();
         let mut job = NewJob::new(&job_type, Value::Object(payload.unwrap_or_default()));
@@ -503,7 +540,10 @@ impl Backend {
         };
         let meta = match meta {
             Value::Null => None,
-            Value::Object(_) => Some(meta.clone()),
+            Value::Object(_) if crate::validate::not_json(meta).is_none() => {
+                crate::validate::reject_not_json(&[json!("meta")], meta)?;
+                Some(meta.clone())
+            }
             other => {
                 return Err(Error::invalid(item(
                     "dict_type",

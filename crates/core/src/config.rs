@@ -177,6 +177,26 @@ impl Config {
             }
             ef.finish()?;
         }
+        // A NUL byte cannot be part of a path on any platform; the OS would refuse it later
+        // with a message that names no option.
+        let paths = [
+            ("dataDir", &data_dir),
+            ("logDir", &log_dir),
+            ("claudePath", &claude_path),
+            ("claudeCwd", &claude_cwd),
+            ("claudeProjectsDir", &claude_projects_dir),
+        ];
+        for (key, value) in paths {
+            if let Some(v) = value.as_deref().filter(|v| v.contains('\0')) {
+                f.error(
+                    "value_error",
+                    key,
+                    "Value error, a path must not contain a NUL byte",
+                    Value::String(v.into()),
+                    None,
+                );
+            }
+        }
         f.finish()?;
         let mut config = Config::new(data_dir.unwrap_or_default());
         if let Some(dir) = log_dir {

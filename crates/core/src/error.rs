@@ -20,9 +20,6 @@ pub enum Error {
     /// A domain check failed (bad ISO time, start after end, unknown OAuth state): HTTP 400.
     #[error("{0}")]
     BadRequest(String),
-    /// Missing or wrong token (HTTP only).
-    #[error("unauthorized")]
-    Unauthorized,
     /// A remote service failed; `status` is the HTTP status the route answers with (400 or 502).
     #[error("{detail}")]
     Upstream { status: u16, detail: String },
@@ -32,9 +29,6 @@ pub enum Error {
     /// The operation belongs to a job that was canceled (or the backend is shutting it down).
     #[error("{0}")]
     Canceled(String),
-    /// A deadline passed.
-    #[error("{0}")]
-    Timeout(String),
     /// The backend is closed or closing.
     #[error("backend closed")]
     Closed,
@@ -53,11 +47,9 @@ impl Error {
         match self {
             Error::NotFound(_) => "E_NOT_FOUND",
             Error::Validation(_) | Error::BadRequest(_) => "E_INVALID_INPUT",
-            Error::Unauthorized => "E_UNAUTHORIZED",
             Error::Upstream { .. } => "E_UPSTREAM",
             Error::Conflict(_) => "E_CONFLICT",
             Error::Canceled(_) => "E_CANCELED",
-            Error::Timeout(_) => "E_TIMEOUT",
             Error::Closed => "E_CLOSED",
             Error::Internal { .. } => "E_INTERNAL",
         }
@@ -69,10 +61,8 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Validation(_) => 422,
             Error::BadRequest(_) => 400,
-            Error::Unauthorized => 401,
             Error::Upstream { status, .. } => *status,
             Error::Conflict(_) | Error::Canceled(_) => 409,
-            Error::Timeout(_) => 504,
             Error::Closed => 503,
             Error::Internal { .. } => 500,
         }

@@ -1,30 +1,32 @@
-//! Identifiers: a prefix and 32 lower-hex characters of randomness (CONTRACT.md §3.5).
+//! Identifiers: a prefix and the 32 lower-hex characters of a v4 UUID (CONTRACT.md §3.5), as the
+//! original's `f"{prefix}_{uuid4().hex}"`.
 
-/// 16 random bytes as 32 lower-hex characters (a UUIDv4 without dashes).
+use uuid::{Builder, Uuid};
+
+/// A new v4 UUID from the operating system's generator.
+fn new_v4() -> Uuid {
+    Builder::from_random_bytes(random_bytes::<16>()).into_uuid()
+}
+
+/// 32 lower-hex characters of a v4 UUID (no dashes).
 pub fn random_hex32() -> String {
-    let mut bytes = random_bytes::<16>();
-    // Version 4, variant 10: the ids look like the original's `uuid4().hex`.
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    hex(&bytes)
+    new_v4().simple().to_string()
 }
 
 /// A new id such as `job_36be…`.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", random_hex32())
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    let hex = new_v4().simple().encode_lower(&mut buf);
+    let mut id = String::with_capacity(prefix.len() + 1 + hex.len());
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(hex);
+    id
 }
 
 /// A random UUIDv4 in its dashed form (Claude Code session ids).
 pub fn new_uuid() -> String {
-    let h = random_hex32();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    new_v4().hyphenated().to_string()
 }
 
 /// `N` bytes from the operating system's generator.
@@ -57,15 +59,28 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use uuid::{Uuid, Variant};
+
     #[test]
     fn ids_have_the_contract_shape() {
-        let id = super::new_id("job");
-        assert!(id.starts_with("job_"));
-        assert_eq!(id.len(), 36);
-        assert!(id[4..]
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        assert_ne!(super::new_id("job"), id);
-        assert_eq!(super::new_uuid().len(), 36);
+        for prefix in ["job", "cal", "atl", "session", "obs"] {
+            let id = super::new_id(prefix);
+            let hex = id.strip_prefix(prefix).and_then(|s| s.strip_prefix('_'));
+            let hex = hex.unwrap_or_else(|| panic!("{id}"));
+            assert_eq!(hex.len(), 32, "{id}");
+            assert!(hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            // A v4 UUID (version nibble 4, RFC 4122 variant), like `uuid4().hex`.
+            let uuid = Uuid::try_parse(hex).unwrap();
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+            assert_eq!(uuid.get_variant(), Variant::RFC4122, "{id}");
+            assert_ne!(super::new_id(prefix), id);
+        }
+        let dashed = super::new_uuid();
+        assert_eq!(dashed.len(), 36);
+        assert_eq!(Uuid::try_parse(&dashed).unwrap().get_version_num(), 4);
+        assert_eq!(dashed, dashed.to_ascii_lowercase());
+        assert_eq!(super::random_hex32().len(), 32);
     }
 }

@@ -4,27 +4,43 @@
 //! background jobs, and streams events. The napi binding (the root crate) and the HTTP adapter
 //! (`crates/http`) are thin layers over [`Backend`], the one facade.
 //!
-//! Layout: one module per concept — [`store`] (connection, migrations), [`events`] (the bus),
-//! [`jobs`] (queue, workers, handlers, scheduler), [`settings`] — plus the shared [`error`],
-//! [`validate`] and [`time`] helpers.
+//! Layout, one module per concept:
+//! - the facade and its lifecycle: `backend` ([`Backend`]: open, close, the jobs, settings and
+//!   status methods), `config` ([`Config`]: the options of `Backend.open`);
+//! - infrastructure: [`store`] (connections, group commit, checkpoints, migrations, table
+//!   watches), [`events`] (the bus), [`jobs`] (queue, workers, handlers, scheduler), `settings`
+//!   (runtime settings), [`secrets`] (AES-256-GCM at rest), [`net`] (the one outbound HTTP
+//!   stack);
+//! - capabilities, each with its facade methods in `api.rs`: [`calendar`] (Google Calendar and
+//!   OAuth), [`atlassian`] (Jira, Confluence), [`activity`] (the timeline they write),
+//!   [`claude`] (CLI runs, sessions, transcripts), [`github`] (`gh`/`git` activity and its
+//!   sync), [`suggest`] (the activity stream and `suggest.generate`);
+//! - shared helpers: `error` ([`Error`]), [`validate`] (the 422 items of both adapters), [`time`]
+//!   (the contract's timestamps), [`ids`] (prefixed v4 UUIDs), `email` (`EmailStr` rules),
+//!   [`unwind`] (panics kept inside a job or call).
+//!
+//! Modules only the crate uses are `pub(crate)`, so the compiler reports their dead code; what
+//! the binding (`src/`) and the HTTP adapter (`crates/http`) use stays `pub`.
 
 pub mod activity;
 pub mod atlassian;
-pub mod backend;
+pub(crate) mod backend;
 pub mod calendar;
 pub mod claude;
-pub mod config;
-pub mod email;
-pub mod error;
+pub(crate) mod config;
+pub(crate) mod email;
+pub(crate) mod error;
 pub mod events;
 pub mod github;
 pub mod ids;
 pub mod jobs;
 pub mod net;
 pub mod secrets;
-pub mod settings;
+pub(crate) mod settings;
 pub mod store;
 pub mod suggest;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod time;
 pub mod unwind;
 pub mod validate;

@@ -26,7 +26,87 @@ impl Source {
     }
 }
 
-/// One 422 item.
+/// Key of the marker object by which the JS layer sends a value that JSON cannot carry (`NaN`,
+/// `±Infinity`, a Symbol, a function, a BigInt, an Invalid Date): `{"\u0000enttok:not-json":
+/// "NaN"}`. `JSON.stringify` alone would make such a value `null` or drop it, so a bad value
+/// would pass as "absent"; as a marker it fails the check of the field it sits in, which names
+/// the field (CONTRACT.md §1.2). No HTTP client sends it by accident: the key starts with NUL.
+pub const NOT_JSON: &str = "\u{0}enttok:not-json";
+
+/// The label of a [`NOT_JSON`] marker (`"NaN"`, `"Symbol(x)"`, …); `None` for other values.
+pub fn not_json(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(m) if m.len() == 1 => m.get(NOT_JSON)?.as_str(),
+        _ => None,
+    }
+}
+
+/// The first [`NOT_JSON`] marker inside `value`, with `path` extended to its place.
+fn find_not_json<'v>(value: &'v Value, path: &mut Vec<Value>) -> Option<&'v str> {
+    if let Some(label) = not_json(value) {
+        return Some(label);
+    }
+    match value {
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            path.push(json!(k));
+            let found = find_not_json(v, path);
+            if found.is_none() {
+                path.pop();
+            }
+            found
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            path.push(json!(i));
+            let found = find_not_json(v, path);
+            if found.is_none() {
+                path.pop();
+            }
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// Fails when a free-form value (a payload, a `meta` object) holds a value JSON cannot carry,
+/// naming its place under `loc`.
+pub fn reject_not_json(loc: &[Value], value: &Value) -> Result<()> {
+    let mut path = loc.to_vec();
+    match find_not_json(value, &mut path) {
+        Some(label) => Err(Error::invalid(not_json_item(&path, label))),
+        None => Ok(()),
+    }
+}
+
+fn not_json_item(loc: &[Value], label: &str) -> Value {
+    item(
+        "value_error",
+        loc,
+        format!("Value error, {label} cannot be represented in JSON"),
+        Value::String(label.into()),
+        None,
+    )
+}
+
+/// The error of JSON input nested deeper than serde_json parses (128 levels), or `None` when
+/// `err` is another parse error.
+pub fn too_deep(err: &serde_json::Error, loc: &[Value]) -> Option<Error> {
+    err.to_string()
+        .starts_with("recursion limit exceeded")
+        .then(|| {
+            Error::invalid(item(
+                "value_error",
+                loc,
+                format!("Value error, nested too deeply (limit {MAX_DEPTH})"),
+                Value::Null,
+                None,
+            ))
+        })
+}
+
+/// Deepest nesting of JSON input the adapters accept: serde_json's own parser limit.
+pub const MAX_DEPTH: usize = 128;
+
+/// One 422 item. A [`NOT_JSON`] marker as `input` is shown as its label.
 pub fn item(
     kind: &str,
     loc: &[Value],
@@ -38,6 +118,10 @@ pub fn item(
     out.insert("type".into(), Value::String(kind.into()));
     out.insert("loc".into(), Value::Array(loc.to_vec()));
     out.insert("msg".into(), Value::String(msg.into()));
+    let input = match not_json(&input) {
+        Some(label) => Value::String(label.into()),
+        None => input,
+    };
     out.insert("input".into(), input);
     if let Some(ctx) = ctx {
         out.insert("ctx".into(), ctx);
@@ -101,7 +185,7 @@ impl<'a> Fields<'a> {
     pub fn new(source: Source, value: &'a Value) -> Self {
         let mut errors = Vec::new();
         let map = match value {
-            Value::Object(map) => Some(map),
+            Value::Object(map) if not_json(value).is_none() => Some(map),
             Value::Null if source != Source::Body => None,
             other => {
                 errors.push(item(
@@ -144,10 +228,16 @@ impl<'a> Fields<'a> {
         self.errors.push(item(kind, &loc, msg, input, ctx));
     }
 
+    /// A required field is absent. A body that is not an object already has its one
+    /// `model_attributes_type` item (Pydantic reports nothing else then); a missing query or
+    /// path parameter's `input` is `null`, a missing body field's is the whole body.
     fn missing(&mut self, key: &str) {
-        let input = match self.whole {
-            Value::Null => Value::Null,
-            other => other.clone(),
+        if self.map.is_none() && !self.whole.is_null() {
+            return;
+        }
+        let input = match (self.source, self.whole) {
+            (Source::Query | Source::Path, _) | (_, Value::Null) => Value::Null,
+            (_, other) => other.clone(),
         };
         let loc = self.loc(key);
         self.errors
@@ -292,7 +382,7 @@ impl<'a> Fields<'a> {
     pub fn optional_object(&mut self, key: &str) -> Option<Map<String, Value>> {
         match self.raw(key) {
             None => None,
-            Some(Value::Object(m)) => Some(m.clone()),
+            Some(Value::Object(m)) if not_json(self.raw(key)?).is_none() => Some(m.clone()),
             Some(other) => {
                 self.error(
                     "dict_type",
@@ -363,13 +453,30 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn reject_not_json(&mut self) {
+        let Some(map) = self.map else { return };
+        for (key, value) in map {
+            let reported = self
+                .errors
+                .iter()
+                .any(|e| e["loc"].get(1).and_then(Value::as_str) == Some(key.as_str()));
+            let mut path = self.loc(key);
+            if let (false, Some(label)) = (reported, find_not_json(value, &mut path)) {
+                self.errors.push(not_json_item(&path, label));
+            }
+        }
+    }
+
     /// True when no error was recorded so far.
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
     }
 
-    /// Fails with every collected item, or succeeds.
-    pub fn finish(self) -> Result<()> {
+    /// Fails with every collected item, or succeeds. A value JSON cannot carry anywhere in the
+    /// input (also inside free-form fields such as a job's `payload`) is an item of its own,
+    /// unless its field already has one.
+    pub fn finish(mut self) -> Result<()> {
+        self.reject_not_json();
         if self.errors.is_empty() {
             Ok(())
         } else {
@@ -401,6 +508,42 @@ mod tests {
         assert_eq!(items[2]["type"], "bool_parsing");
         assert_eq!(items[3]["type"], "missing");
         assert_eq!(items[3]["input"], body);
+    }
+
+    #[test]
+    fn missing_query_parameter_input_is_null() {
+        let query = json!({"end": "2024-01-01"});
+        let mut f = Fields::new(Source::Query, &query);
+        assert_eq!(f.required_str("start", 0), None);
+        assert_eq!(f.required_str("end", 0).as_deref(), Some("2024-01-01"));
+        let Err(Error::Validation(items)) = f.finish() else {
+            panic!("expected validation error")
+        };
+        assert_eq!(
+            items,
+            vec![
+                json!({"type":"missing","loc":["query","start"],"msg":"Field required","input":null})
+            ]
+        );
+    }
+
+    #[test]
+    fn non_object_body_gives_one_item() {
+        for body in [json!([1]), json!("x"), json!(5), json!(true)] {
+            let mut f = Fields::new(Source::Body, &body);
+            assert_eq!(f.required_str("type", 1), None);
+            assert_eq!(f.required_bool("flag"), None);
+            assert_eq!(f.optional_object("payload"), None);
+            let Err(Error::Validation(items)) = f.finish() else {
+                panic!("expected validation error")
+            };
+            assert_eq!(
+                items,
+                vec![
+                    json!({"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":body})
+                ]
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use enttok_core::testing::wait_final;
 use enttok_core::Error;
 use serde_json::{json, Value};
 
@@ -27,7 +28,7 @@ fn route(myself: Reply) -> Route {
             );
         }
         match path {
-            "/rest/api/3/myself" => myself.clone(),
+            "/rest/api/3/myself" | "/wiki/rest/api/user/current" => myself.clone(),
             "/rest/api/3/search/jql" => Reply::json(200, &json!({"isLast": true, "issues": []})),
             _ => Reply::json(404, &json!({"errorMessages": ["nope"]})),
         }
@@ -148,6 +149,56 @@ async fn add_list_delete_with_live_check() {
     assert_eq!(
         (err.status(), err.to_string()),
         (404, "jira account not found".to_string())
+    );
+    backend.close().await.unwrap();
+}
+
+/// Accounts created in the same second list in insertion order (the original's
+/// `ORDER BY created_at DESC` kept SQLite's rowid order for ties), for Jira and Confluence.
+#[tokio::test]
+async fn same_second_accounts_list_in_insertion_order() {
+    let server = FakeServer::start(route(myself_ok())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = open_backend(dir.path(), &server.base(), None).await;
+    let input = json!({"org": "acme", "email": EMAIL, "api_token": TOKEN});
+    let mut jira = Vec::new();
+    let mut confluence = Vec::new();
+    for _ in 0..3 {
+        jira.push(backend.add_jira_account(&input).await.unwrap().account_id);
+        confluence.push(
+            backend
+                .add_confluence_account(&input)
+                .await
+                .unwrap()
+                .account_id,
+        );
+    }
+    // Pin the creation times: the first two of each service share a second, the third is newer.
+    let conn = rusqlite::Connection::open(dir.path().join("index.db")).unwrap();
+    for ids in [&jira, &confluence] {
+        for (id, at) in ids.iter().zip([
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "2024-01-02T00:00:00Z",
+        ]) {
+            conn.execute(
+                "UPDATE atlassian_accounts SET created_at = ?2 WHERE account_id = ?1",
+                [id, at],
+            )
+            .unwrap();
+        }
+    }
+    let ids = |accounts: Vec<enttok_core::atlassian::AtlassianAccount>| -> Vec<String> {
+        accounts.into_iter().map(|a| a.account_id).collect()
+    };
+    let want = |ids: &[String]| vec![ids[2].clone(), ids[0].clone(), ids[1].clone()];
+    assert_eq!(
+        ids(backend.list_jira_accounts().await.unwrap()),
+        want(&jira)
+    );
+    assert_eq!(
+        ids(backend.list_confluence_accounts().await.unwrap()),
+        want(&confluence)
     );
     backend.close().await.unwrap();
 }

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use enttok_core::testing::wait_final;
 use serde_json::{json, Value};
 
 const EMAIL: &str = "me@example.com";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use enttok_core::testing::wait_final;
 use enttok_core::Backend;
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use enttok_core::jobs::{Abort, AbortReason};
@@ -18,8 +18,10 @@ fn fast_options() -> ClientOptions {
         retry: RetryPolicy {
             max_retries: 2,
             server_error_delays: vec![Duration::from_millis(10)],
-            default_retry_after: Duration::from_millis(10),
+            default_retry_after: Some(Duration::from_millis(10)),
+            min_retry_after: Duration::from_millis(10),
             max_retry_after: Duration::from_millis(50),
+            retry_after_on_server_errors: false,
         },
         max_body_bytes: 1024,
         use_env_proxy: false,
@@ -50,22 +52,26 @@ async fn timeout_retries_cancel_and_limits() {
     let client = HttpClient::new(fast_options()).unwrap();
     let req = |path: &str| Request::new(Method::Get, &server.base(), path).unwrap();
 
-    let started = Instant::now();
+    // The answer would come after 5 s: the 300 ms request timeout ends it first.
     assert_eq!(
         client.send(&req("/slow"), None).await.unwrap_err(),
         NetError::Timeout
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
 
     let ok = client.send(&req("/flaky"), None).await.unwrap();
     assert_eq!((ok.status, ok.json().unwrap()), (200, json!({"ok": true})));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 
-    // Retry-After is bounded by the policy; after the retries the 429 is the answer.
-    let started = Instant::now();
-    let limited = client.send(&req("/always429"), None).await.unwrap();
+    // Retry-After (an hour) is bounded by the policy (50 ms); after the retries the 429 is the
+    // answer. The timeout only guards against waiting the hour.
+    let limited = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.send(&req("/always429"), None),
+    )
+    .await
+    .expect("Retry-After was not bounded")
+    .unwrap();
     assert_eq!(limited.status, 429);
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(server.requests_to("/always429").len(), 3);
     let err = limited.error_for_status(5).unwrap_err();
     assert_eq!(err.to_string(), "HTTP 429: slow …");
@@ -90,13 +96,12 @@ async fn timeout_retries_cancel_and_limits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         fire.fire(AbortReason::Canceled);
     });
+    // With the default 20 s timeout, only the abort can end the 5 s wait with `Canceled`.
     let slow = HttpClient::with_defaults().unwrap();
-    let started = Instant::now();
     assert_eq!(
         slow.send(&req("/slow"), Some(&abort)).await.unwrap_err(),
         NetError::Canceled
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
 
     assert_eq!(
         Request::new(Method::Get, "http://example.com", "/").unwrap_err(),

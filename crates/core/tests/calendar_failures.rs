@@ -7,6 +7,7 @@ mod calendar_fake;
 use std::time::{Duration, Instant};
 
 use calendar_fake::{self as fake, Resp};
+use enttok_core::testing::wait_final;
 use serde_json::{json, Value};
 
 fn two_calendars(sim: &fake::Shared) {
@@ -481,12 +482,12 @@ async fn secrets_at_rest_accounts_and_validation() {
         job.payload,
         json!({"account_id": google.account_id, "x": 1})
     );
-    fake::wait_job(&b, &created.job_id).await;
+    wait_final(&b, &created.job_id).await;
     let bad = b
         .create_job(&json!({"type": "connector.calendar.sync", "payload": {}}))
         .await
         .unwrap();
-    let job = fake::wait_job(&b, &bad.job_id).await;
+    let job = wait_final(&b, &bad.job_id).await;
     assert_eq!(
         job.error,
         json!({"message": "account_id is required for calendar sync"})
@@ -496,7 +497,7 @@ async fn secrets_at_rest_accounts_and_validation() {
         .create_job(&json!({"type": "connector.calendar.sync", "payload": {"account_id": "cal_x"}}))
         .await
         .unwrap();
-    let job = fake::wait_job(&b, &bad.job_id).await;
+    let job = wait_final(&b, &bad.job_id).await;
     assert_eq!(
         job.error,
         json!({"message": "calendar account not found: cal_x"})
@@ -538,5 +539,43 @@ async fn secrets_at_rest_accounts_and_validation() {
         job.error["message"],
         "stored credentials cannot be decrypted (missing or wrong secretKey)"
     );
+    b.close().await.unwrap();
+}
+
+/// Accounts created in the same second list in insertion order, as the original
+/// (`ORDER BY created_at DESC` with SQLite's rowid order for ties); newer seconds first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_second_accounts_list_in_insertion_order() {
+    let (_sim, base) = fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = fake::open(dir.path(), &base, None).await;
+    let mut ids = Vec::new();
+    for name in ["first", "second", "third"] {
+        let account = b
+            .create_calendar_account(&json!({"provider": "apple", "display_name": name}))
+            .await
+            .unwrap();
+        ids.push(account.account_id);
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("index.db")).unwrap();
+    for (id, at) in ids.iter().zip([
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00Z",
+        "2024-01-02T00:00:00Z",
+    ]) {
+        conn.execute(
+            "UPDATE calendar_accounts SET created_at = ?2 WHERE account_id = ?1",
+            [id, at],
+        )
+        .unwrap();
+    }
+    let listed: Vec<String> = b
+        .list_calendar_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id)
+        .collect();
+    assert_eq!(listed, [ids[2].clone(), ids[0].clone(), ids[1].clone()]);
     b.close().await.unwrap();
 }

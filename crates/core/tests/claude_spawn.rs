@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use enttok_core::testing::wait_final;
 use enttok_core::{Backend, Config, Subscription};
 use serde_json::{json, Value};
 
@@ -66,16 +67,9 @@ fn printf_lines(lines: &[&str]) -> String {
         .collect()
 }
 
-async fn wait_final(backend: &Backend, job_id: &str, limit: Duration) -> Value {
-    let start = Instant::now();
-    loop {
-        let job = serde_json::to_value(backend.get_job(job_id).await.unwrap()).unwrap();
-        if ["succeeded", "failed", "canceled"].contains(&job["status"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(start.elapsed() < limit, "job did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The final job as its contract JSON.
+async fn final_json(backend: &Backend, job_id: &str) -> Value {
+    serde_json::to_value(wait_final(backend, job_id).await).unwrap()
 }
 
 async fn drain(sub: &mut Subscription) -> Vec<Value> {
@@ -149,7 +143,7 @@ async fn stream_json_run_streams_every_line_and_succeeds() {
         .await
         .unwrap();
     assert_eq!(created.status, "queued");
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["progress"], 1.0);
     assert_eq!(job["message"], "spawning");
@@ -258,7 +252,7 @@ async fn stream_json_run_streams_every_line_and_succeeds() {
 #[tokio::test]
 async fn output_arrives_while_the_cli_still_runs() {
     let body = format!(
-        "{}sleep 3\n{}",
+        "{}while [ ! -e \"$D/go\" ]; do sleep 0.02; done\n{}",
         printf_lines(&[INIT]),
         printf_lines(&[RESULT])
     );
@@ -269,21 +263,25 @@ async fn output_arrives_while_the_cli_still_runs() {
         .spawn_claude(&json!({"prompt": "x", "output_format": "stream-json"}))
         .await
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let e: Value = serde_json::from_str(&sub.recv().await.unwrap()).unwrap();
-        if e["type"] == "claude.output" {
-            assert_eq!(e["message"]["subtype"], "init");
-            break;
+    // The CLI cannot print its result (nor exit) before the test creates `$D/go`, which it
+    // does only once the first line has arrived: output that waited for the exit would never
+    // come (the timeout below only guards against that hang).
+    let first = async {
+        loop {
+            let e: Value = serde_json::from_str(&sub.recv().await.unwrap()).unwrap();
+            if e["type"] == "claude.output" {
+                return e;
+            }
         }
-    }
-    assert!(
-        start.elapsed() < Duration::from_millis(2500),
-        "first line came late"
-    );
+    };
+    let e = tokio::time::timeout(Duration::from_secs(60), first)
+        .await
+        .expect("no output while the CLI runs");
+    assert_eq!(e["message"]["subtype"], "init");
     let job = env.backend.get_job(&created.job_id).await.unwrap();
     assert_eq!(job.status, "running");
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    std::fs::write(env.path("go"), "").unwrap();
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded");
 }
 
@@ -296,7 +294,7 @@ async fn text_mode_passes_args_unchanged() {
         .spawn_claude(&json!({"args": ["--model", "a b", "-p", "q"], "prompt": "ignored"}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded");
     assert_eq!(env.read("args.txt"), "--model\na b\n-p\nq\n");
     assert_eq!(env.read("stdin.txt"), "");
@@ -314,7 +312,7 @@ async fn args_asking_stream_json_switch_parsing_on() {
         .spawn_claude(&json!({"args": ["-p", "x", "--output-format=stream-json", "--verbose"]}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["result"]["text"], "Let me look.");
 }
 
@@ -331,7 +329,7 @@ async fn exit_1_with_is_error_fails_with_tails() {
         .spawn_claude(&json!({"prompt": "hi", "output_format": "stream-json"}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["progress"], 0.05);
     assert_eq!(
@@ -359,7 +357,7 @@ async fn no_args_and_no_prompt_fail_without_running() {
         .spawn_claude(&json!({"prompt": ""}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(
         job["error"],
@@ -390,7 +388,7 @@ async fn missing_cli_fails_with_not_found() {
         .spawn_claude(&json!({"prompt": "hi"}))
         .await
         .unwrap();
-    let job = wait_final(&backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&backend, &created.job_id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["error"], json!({"message": "claude cli not found"}));
     assert_eq!(
@@ -412,7 +410,7 @@ async fn unstartable_cli_fails_to_start() {
         .spawn_claude(&json!({"prompt": "hi"}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "failed");
     let msg = job["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with("claude cli failed to start: "), "{msg}");
@@ -446,11 +444,10 @@ async fn timeout_kills_the_whole_tree() {
         .trim()
         .parse()
         .unwrap();
-    let start = Instant::now();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    // The CLI never ends by itself: only the 200 ms timeout can finish the job.
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["error"], json!({"message": "claude cli timeout"}));
-    assert!(start.elapsed() < Duration::from_secs(6));
     assert_eq!(
         job_events(&env.backend, &created.job_id).await,
         [("error".to_string(), "claude cli timeout".to_string())]
@@ -543,7 +540,7 @@ async fn grandchild_holding_the_pipes_is_killed_after_exit() {
         .spawn_claude(&json!({"prompt": "hi"}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded");
     assert_eq!(job["result"]["stdout_tail"], json!(["done"]));
     let gpid: i32 = env.read("gpid").trim().parse().unwrap();
@@ -560,7 +557,7 @@ async fn five_mib_of_output_is_capped_oldest_first() {
         .spawn_claude(&json!({"prompt": "big"}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(60)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded");
     let tail = job["result"]["stdout_tail"].as_array().unwrap();
     let bytes: usize = tail.iter().map(|l| l.as_str().unwrap().len()).sum();
@@ -580,7 +577,7 @@ async fn five_mib_of_output_is_capped_oldest_first() {
         .spawn_claude(&json!({"prompt": "big"}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(60)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     let tail = job["result"]["stdout_tail"].as_array().unwrap();
     // 10 lines of 99 bytes plus "LAST" fit in 1024 bytes.
     assert_eq!(tail.len(), 11);
@@ -631,7 +628,7 @@ fn calls(env: &Env) -> Vec<Vec<String>> {
 
 async fn run_ok(env: &Env, input: Value) -> Value {
     let created = env.backend.spawn_claude(&input).await.unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     job
 }
@@ -828,7 +825,7 @@ async fn failed_runs_store_no_messages() {
         .spawn_claude(&json!({"prompt": "x", "session_id": sid}))
         .await
         .unwrap();
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(15)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["error"]["exit_code"], 3);
     let s = serde_json::to_value(env.backend.get_claude_session(&sid).await.unwrap()).unwrap();
     assert_eq!(s["messages"], json!([]));
@@ -882,7 +879,8 @@ async fn spawn_input_is_validated_like_http() {
 
 #[tokio::test]
 async fn at_most_claude_max_concurrent_runs_and_waiters_can_be_canceled() {
-    let body = "echo \"start $(date +%s%N)\" >> \"$D/times\"\nsleep 1\necho \"end $(date +%s%N)\" >> \"$D/times\"\n";
+    // Each run holds its slot until the test creates `$D/go`.
+    let body = "echo \"start $(date +%s%N)\" >> \"$D/times\"\nwhile [ ! -e \"$D/go\" ]; do sleep 0.02; done\necho \"end $(date +%s%N)\" >> \"$D/times\"\n";
     let env = env_with(body, 3).await;
     env.backend
         .update_settings(&json!({"claude_max_concurrent": 1}))
@@ -903,7 +901,7 @@ async fn at_most_claude_max_concurrent_runs_and_waiters_can_be_canceled() {
         .spawn_claude(&json!({"prompt": "c"}))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_file(&env.path("times"), Duration::from_secs(30)).await;
     // Exactly one run holds the slot and shows `running`; the others wait, still `queued`.
     let mut running = Vec::new();
     let mut waiting = Vec::new();
@@ -915,14 +913,19 @@ async fn at_most_claude_max_concurrent_runs_and_waiters_can_be_canceled() {
     }
     assert_eq!(running.len(), 1, "{running:?}");
     assert_eq!(env.read("times").lines().count(), 1);
-    // A run waiting for a slot reacts to cancel at once.
-    let started = Instant::now();
+    // A run waiting for a slot reacts to cancel at once: it is final while the slot's holder
+    // still runs (it cannot end before `go` exists), and its CLI never started.
     env.backend.cancel_job(&waiting[0]).await.unwrap();
-    let canceled = wait_final(&env.backend, &waiting[0], Duration::from_secs(10)).await;
+    let canceled = final_json(&env.backend, &waiting[0]).await;
     assert_eq!(canceled["status"], "canceled");
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(
+        env.backend.get_job(&running[0]).await.unwrap().status,
+        "running"
+    );
+    assert_eq!(env.read("times").lines().count(), 1);
+    std::fs::write(env.path("go"), "").unwrap();
     for id in [&running[0], &waiting[1]] {
-        let job = wait_final(&env.backend, id, Duration::from_secs(15)).await;
+        let job = final_json(&env.backend, id).await;
         assert_eq!(job["status"], "succeeded");
     }
     let times = env.read("times");
@@ -964,7 +967,7 @@ async fn bench_stream_json_throughput_and_first_output() {
     }
     println!("spawn to first claude.output: {:?}", start.elapsed());
     drop(sub);
-    let job = wait_final(&env.backend, &created.job_id, Duration::from_secs(120)).await;
+    let job = final_json(&env.backend, &created.job_id).await;
     assert_eq!(job["status"], "succeeded");
     let secs = start.elapsed().as_secs_f64();
     println!(

@@ -425,6 +425,33 @@ async fn paths_outside_the_projects_dir_are_refused() {
         .is_ok());
 }
 
+/// Issue 12 defect 6: a symlinked project folder (`<projects>/-secret -> /secret`) is not a way
+/// out of the projects directory for the listings either.
+#[tokio::test]
+async fn symlinked_project_folders_are_not_listed() {
+    let f = fixture().await;
+    let secret = f.outside.parent().unwrap().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::copy(&f.outside, secret.join("s.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&secret, f.root.join("-secret")).unwrap();
+    let listed = f.backend.list_claude_transcripts("/secret").await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    let projects = f.backend.list_claude_projects().await.unwrap();
+    assert!(!projects.iter().any(|p| p == "/secret"), "{projects:?}");
+    let day = f
+        .backend
+        .list_claude_transcripts_for_date("2026-01-01", &json!(["/secret"]))
+        .await
+        .unwrap();
+    assert!(day.is_empty(), "{day:?}");
+    // A real folder of the same name is listed: the check is about resolution, not names.
+    std::fs::remove_file(f.root.join("-secret")).unwrap();
+    std::fs::create_dir_all(f.root.join("-secret")).unwrap();
+    std::fs::copy(&f.outside, f.root.join("-secret/s.jsonl")).unwrap();
+    let listed = f.backend.list_claude_transcripts("/secret").await.unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
 #[tokio::test]
 async fn fifty_megabyte_file_lists_fast() {
     let f = fixture().await;
@@ -460,10 +487,9 @@ async fn fifty_megabyte_file_lists_fast() {
         )
         .unwrap();
     }
-    let start = Instant::now();
+    // Only the head (100 lines) and the tail are read, whatever the size: the count is the
+    // head's, not the ≈ 55,000 lines of the file, and the newest timestamp is the last line's.
     let list = f.backend.list_claude_transcripts("/big").await.unwrap();
-    let took = start.elapsed();
-    assert!(took < Duration::from_millis(500), "listing took {took:?}");
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].message_count, 100);
     assert_eq!(

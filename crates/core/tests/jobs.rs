@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use enttok_core::jobs::{BoxFuture, Failure, Handler, JobCtx, Outcome, Success};
+use enttok_core::testing::wait_final;
 use enttok_core::{Backend, Config};
 use serde_json::{json, Value};
 
@@ -22,17 +23,6 @@ where
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
     Arc::new(move |ctx| -> BoxFuture<Outcome> { Box::pin(f(ctx)) })
-}
-
-async fn wait_final(backend: &Backend, job_id: &str) -> enttok_core::jobs::JobRecord {
-    for _ in 0..1500 {
-        let job = backend.get_job(job_id).await.expect("get");
-        if job.is_final() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("job {job_id} never finished");
 }
 
 async fn ctx_running(ctx: &JobCtx) {
@@ -317,4 +307,73 @@ async fn compact_reports_sizes_and_integrity() {
     assert_eq!(job.result["vacuumed"], false);
     assert_eq!(job.result["analyzed"], false);
     backend.close().await.unwrap();
+}
+
+/// The attempts column of a job, read from the database file itself (not part of `JobRecord`).
+fn attempts_of(dir: &std::path::Path, job_id: &str) -> (String, i64) {
+    let conn = rusqlite::Connection::open(dir.join("index.db")).unwrap();
+    conn.query_row(
+        "SELECT status, attempts FROM jobs WHERE job_id = ?1",
+        [job_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Issue 12 defect 2: `close()` right after an open races the workers' first claim. A job being
+/// claimed then must either be aborted or never start; it never stays `running`, and a job
+/// that never started gives its attempt back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_racing_a_claim_leaves_the_job_queued_with_its_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = open(dir.path(), 1).await;
+    // A long job that would hold a worker for a minute if it ever started unnoticed.
+    let slow = create(
+        &backend,
+        json!({"type": "demo", "payload": {"simulate_ms": 60000}, "max_attempts": 3}),
+    )
+    .await;
+    backend.cancel_job(&slow).await.ok();
+    let job = create(
+        &backend,
+        json!({"type": "demo", "payload": {"simulate_ms": 60000}, "max_attempts": 3}),
+    )
+    .await;
+    backend.close().await.unwrap();
+    for round in 0..8 {
+        let (status, attempts) = attempts_of(dir.path(), &job);
+        assert_eq!(status, "queued", "round {round}");
+        assert_eq!(
+            attempts, 0,
+            "round {round}: a job that never ran used an attempt"
+        );
+        let backend = open(dir.path(), 2).await;
+        // Sometimes before the claim, sometimes during it, sometimes after the start.
+        tokio::time::sleep(Duration::from_micros(300 * round)).await;
+        backend.close().await.unwrap();
+        let (status, attempts) = attempts_of(dir.path(), &job);
+        assert_ne!(status, "running", "round {round}");
+        let conn = rusqlite::Connection::open(dir.path().join("index.db")).unwrap();
+        let requeued: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM job_events WHERE job_id = ?1
+                   AND message = 'job requeued after interruption'",
+                [&job],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if attempts > 0 {
+            // It did start: interrupted by the close and re-queued with the attempt counted
+            // (and said so); reset it so the next round starts from a job that never ran.
+            assert_eq!(status, "queued", "round {round}");
+            assert_eq!(
+                requeued, 1,
+                "round {round}: an attempt used by a job that never ran"
+            );
+            conn.execute("UPDATE jobs SET attempts = 0 WHERE job_id = ?1", [&job])
+                .unwrap();
+            conn.execute("DELETE FROM job_events WHERE job_id = ?1", [&job])
+                .unwrap();
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! token (5). Pure functions over headers so each rule is testable on its own.
 
 use hyper::header::{HeaderMap, HeaderValue, HOST, ORIGIN};
-use hyper::{Method, Response, StatusCode};
+use hyper::{Method, Response, StatusCode, Uri};
 
 use crate::reply::{add_security, into_response, Body, Reply};
 
@@ -45,15 +45,23 @@ impl Guard {
         }
     }
 
-    /// Step 1: `Host` must be a loopback name with the listening port (DNS-rebinding defence).
-    pub(crate) fn host_ok(&self, headers: &HeaderMap) -> bool {
-        let Some(host) = headers.get(HOST) else {
+    /// Step 1: exactly one `Host`, a loopback name with the listening port (DNS-rebinding
+    /// defence); an absolute-form request target (`GET http://host/…`) must name one too, since
+    /// a proxy-style client would take it over the header.
+    pub(crate) fn host_ok(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+        let mut hosts = headers.get_all(HOST).iter();
+        let (Some(host), None) = (hosts.next(), hosts.next()) else {
             return false;
         };
-        let host = host.as_bytes();
-        self.hosts
-            .iter()
-            .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
+        let loopback = |name: &[u8]| {
+            self.hosts
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+        };
+        loopback(host.as_bytes())
+            && uri
+                .authority()
+                .is_none_or(|a| loopback(a.as_str().as_bytes()))
     }
 
     /// Step 3: the `Origin` header against the allow-list (exact match).
@@ -144,11 +152,20 @@ mod tests {
     fn hosts_and_origins() {
         let g = Guard::new(8080, "t", &["null".to_string()]);
         let mut h = HeaderMap::new();
-        assert!(!g.host_ok(&h));
+        let path = Uri::from_static("/health");
+        assert!(!g.host_ok(&h, &path));
         for ok in ["127.0.0.1:8080", "LOCALHOST:8080", "[::1]:8080"] {
             h.insert(HOST, HeaderValue::from_static(ok));
-            assert!(g.host_ok(&h), "{ok}");
+            assert!(g.host_ok(&h, &path), "{ok}");
+            let absolute = Uri::try_from(format!("http://{ok}/health")).unwrap();
+            assert!(g.host_ok(&h, &absolute), "{ok}");
         }
+        // An absolute-form target naming another host, and a second Host header.
+        let elsewhere = Uri::from_static("http://evil.example:8080/health");
+        assert!(!g.host_ok(&h, &elsewhere));
+        h.append(HOST, HeaderValue::from_static("evil.example"));
+        assert!(!g.host_ok(&h, &path));
+        h.remove(HOST);
         for bad in [
             "127.0.0.1",
             "127.0.0.1:8081",
@@ -156,7 +173,7 @@ mod tests {
             "evil.example:8080",
         ] {
             h.insert(HOST, HeaderValue::from_static(bad));
-            assert!(!g.host_ok(&h), "{bad}");
+            assert!(!g.host_ok(&h, &path), "{bad}");
         }
         assert!(matches!(g.origin(&h), OriginCheck::Absent));
         h.insert(ORIGIN, HeaderValue::from_static("null"));

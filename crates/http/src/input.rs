@@ -2,10 +2,12 @@
 //! CONTRACT.md §3.2 steps 6 and 7. Validation itself is the core's (one validation for JS and
 //! HTTP); this module only turns bytes into the `serde_json::Value` the core validates.
 
-use bytes::Bytes;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
 use enttok_core::validate::item;
 use enttok_core::Error;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::{json, Map, Value};
@@ -15,12 +17,17 @@ use crate::router::{percent_decode, ParamType, QueryParam};
 /// Largest accepted request body (CONTRACT.md row 24).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Most bytes of a refused body read and thrown away so the client gets to read the 413.
+const DRAIN_MAX: usize = 64 * 1024 * 1024;
+
 /// Why a body could not be read.
 pub(crate) enum BodyError {
     /// Over [`MAX_BODY`]: 413.
     TooLarge,
     /// The connection failed while reading: 400.
     Broken,
+    /// The client stopped sending before the body was complete: 408.
+    TimedOut,
 }
 
 /// True when the declared length already exceeds the limit (answered before reading).
@@ -32,13 +39,47 @@ pub(crate) fn declared_too_large(headers: &HeaderMap) -> bool {
         .is_some_and(|n| n > MAX_BODY as u64)
 }
 
-/// Reads the whole body, refusing more than [`MAX_BODY`] bytes (chunked bodies included).
-pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Broken),
+/// Reads the whole body within `deadline`, refusing more than [`MAX_BODY`] bytes (chunked
+/// bodies included). Over the limit, the rest is drained in the background (see [`drain`]).
+pub(crate) async fn read_body(mut body: Incoming, deadline: Duration) -> Result<Bytes, BodyError> {
+    let read = async {
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| BodyError::Broken)?;
+            if let Some(data) = frame.data_ref() {
+                if buf.len() + data.len() > MAX_BODY {
+                    return Err(BodyError::TooLarge);
+                }
+                buf.extend_from_slice(data);
+            }
+        }
+        Ok(buf.freeze())
+    };
+    let read = tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(BodyError::TimedOut));
+    if let Err(BodyError::TooLarge) = read {
+        drain(body, deadline);
     }
+    read
+}
+
+/// Reads and discards what the client still sends of a refused body (at most [`DRAIN_MAX`]
+/// bytes, within `deadline`). A client that writes its whole body before reading, as most do,
+/// would otherwise meet a closed connection (EPIPE) instead of the 413.
+pub(crate) fn drain(mut body: Incoming, deadline: Duration) {
+    tokio::spawn(async move {
+        let discard = async {
+            let mut seen = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, Bytes::len);
+                if seen > DRAIN_MAX {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(deadline, discard).await;
+    });
 }
 
 /// Whether the content type is parsed as JSON: absent, `application/json` or `*/*+json`.

@@ -80,5 +80,6 @@ pub use input::MAX_BODY;
 pub use reply::Reply;
 pub use router::{Call, ParamType, QueryParam, Route, Router};
 pub use server::{start, HttpOptions, HttpServer};
-#[doc(hidden)]
+/// Other timings for the tests (feature `test-support`).
+#[cfg(feature = "test-support")]
 pub use server::{start_tuned, Tuning};

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use enttok_core::unwind::CatchUnwind;
 use enttok_core::{Backend, Error, Event, Level};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, HOST, LOCATION};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, HOST, LOCATION};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::guard::{is_preflight, preflight, Guard, OriginCheck, TOKEN_HEADER};
-use crate::input::{declared_too_large, decode_body, parse_query, read_body, BodyError};
+use crate::input::{declared_too_large, decode_body, drain, parse_query, read_body, BodyError};
 use crate::reply::{add_cors, error_reply, into_response, Body, Reply};
 use crate::router::{Access, Action, Call, Lookup, Route, Router};
 use crate::server::Tuning;
@@ -43,7 +43,7 @@ pub(crate) struct State {
 /// Answers one request. Never fails: every problem is an HTTP answer.
 pub(crate) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     // 1. Host (DNS-rebinding defence).
-    if !state.guard.host_ok(req.headers()) {
+    if !state.guard.host_ok(req.headers(), req.uri()) {
         return into_response(Reply::detail(StatusCode::FORBIDDEN, "invalid host"));
     }
     let origin = state.guard.origin(req.headers());
@@ -89,13 +89,26 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     // 6. Body size, refused from the declared length before reading anything.
     if declared_too_large(req.headers()) {
-        return too_large();
+        drain(req.into_body(), state.tuning.body_read_timeout);
+        return refused_body(too_large_reply());
     }
-    let reply = match prepare(state, route, params, req).await {
-        Ok(call) => run(state, route, call).await,
-        Err(reply) => reply,
-    };
-    into_response(reply)
+    match prepare(state, route, params, req).await {
+        Ok(call) => into_response(run(state, route, call).await),
+        Err(reply) => refused_body(reply),
+    }
+}
+
+/// The answer to a body that was not taken (413, 408, 400, 422): a body over the limit was
+/// only drained, and a stalled one may still arrive, so the connection ends with the answer.
+fn refused_body(reply: Reply) -> Response<Body> {
+    let mut response = into_response(reply);
+    let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Steps 6 and 7: reads and decodes the body, parses the query.
@@ -107,9 +120,15 @@ async fn prepare(
 ) -> Result<Call, Reply> {
     let (parts, body) = req.into_parts();
     let body = if route.has_body {
-        let bytes = match read_body(body).await {
+        let bytes = match read_body(body, state.tuning.body_read_timeout).await {
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge) => return Err(too_large_reply()),
+            Err(BodyError::TimedOut) => {
+                return Err(Reply::detail(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body not received in time",
+                ))
+            }
             Err(BodyError::Broken) => {
                 return Err(Reply::detail(
                     StatusCode::BAD_REQUEST,
@@ -178,10 +197,6 @@ fn log_internal(backend: &Backend, route: &Route, err: &Error) {
 
 fn too_large_reply() -> Reply {
     Reply::detail(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-}
-
-fn too_large() -> Response<Body> {
-    into_response(too_large_reply())
 }
 
 fn method_not_allowed(allow: &str) -> Response<Body> {

@@ -44,6 +44,8 @@ pub struct Tuning {
     pub write_timeout: Duration,
     /// Deadline for a client to send a request's headers (slow-loris defence).
     pub header_read_timeout: Duration,
+    /// Deadline for a client to send a request's whole body (408 after it).
+    pub body_read_timeout: Duration,
     /// Where connections run: `true` = the adapter's own thread with a current-thread tokio
     /// runtime (the default, see [`Threads`]); `false` = the caller's runtime.
     pub dedicated_thread: bool,
@@ -56,6 +58,7 @@ impl Default for Tuning {
             pong_timeout: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
             dedicated_thread: true,
         }
     }

@@ -257,10 +257,26 @@ async fn calendar_calendars_and_events() {
         .send()
         .await;
     assert_422(&r, "missing", json!(["query", "start"]));
+    // A missing query parameter's input is null (not the query map), as FastAPI answers.
+    assert_eq!(
+        r.text(),
+        r#"{"detail":[{"type":"missing","loc":["query","start"],"msg":"Field required","input":null}]}"#
+    );
     h.get("/calendar/events?start=nope&end=2024-01-02T00:00:00Z")
         .send()
         .await
         .assert_detail(400, "Invalid isoformat string: 'nope'");
+    // Out-of-range fields answer `datetime.fromisoformat`'s texts.
+    for (start, detail) in [
+        ("2024-13-01", "month must be in 1..12"),
+        ("2024-04-31", "day is out of range for month"),
+        ("2024-01-01T24:00:00Z", "hour must be in 0..23"),
+    ] {
+        h.get(&format!("/calendar/events?start={start}&end=2025-01-01"))
+            .send()
+            .await
+            .assert_detail(400, detail);
+    }
     h.get("/calendar/events?start=2024-01-03T00:00:00Z&end=2024-01-02T00:00:00Z")
         .send()
         .await
@@ -734,6 +750,10 @@ async fn activity_events_query() {
         .send()
         .await
         .assert_detail(400, "Invalid isoformat string: 'x'");
+    h.get("/activity/events?start=2024-01-01&end=2024-06-31")
+        .send()
+        .await
+        .assert_detail(400, "day is out of range for month");
     let r = h
         .get("/activity/events?start=2024-01-01T00:00:00Z&end=2024-01-02T00:00:00Z&limit=1001")
         .send()
@@ -749,5 +769,7 @@ async fn activity_events_query() {
         .send()
         .await;
     assert_422(&r, "missing", json!(["query", "start"]));
+    assert_eq!(r.json()["detail"][0]["input"], Value::Null);
+    assert_eq!(r.json()["detail"].as_array().map(Vec::len), Some(1));
     h.close().await;
 }

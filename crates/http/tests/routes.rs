@@ -229,6 +229,22 @@ async fn job_errors() {
         .collect();
     assert_eq!(types, ["string_type", "dict_type"]);
 
+    // A JSON body that is not an object → exactly one item, as Pydantic answers.
+    for body in [json!([1]), json!("demo"), json!(5)] {
+        let r = h.post("/jobs").json(&body).send().await;
+        assert_eq!(r.status, 422);
+        assert_eq!(
+            r.json(),
+            json!({"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":body}]}),
+            "{body}"
+        );
+    }
+    // An out-of-range `run_at` answers the original parser's text.
+    h.post("/jobs")
+        .json(&json!({"type":"demo","run_at":"2024-02-30T00:00:00Z"}))
+        .send()
+        .await
+        .assert_detail(400, "day is out of range for month");
     // Empty body → missing body.
     let r = h.post("/jobs").send().await;
     assert_eq!(

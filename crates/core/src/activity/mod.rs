@@ -2,8 +2,8 @@
 //! into `activity_events`, and the time-window query behind `GET /activity/events`.
 
 mod api;
-pub mod query;
-pub mod store;
+pub(crate) mod query;
+pub(crate) mod store;
 
 pub use query::{ActivityEvent, ActivityQuery};
 pub use store::NewEvent;

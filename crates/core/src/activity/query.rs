@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::time::{invalid_iso_message, parse_iso};
+use crate::time::parse_iso_input_ms;
 use crate::validate::{Fields, Source};
 
 /// One event as the API shows it: `id` is the stored `event_id`; `raw_json`, `account_id`
@@ -50,11 +50,8 @@ impl ActivityQuery {
         let sources = f.optional_comma_list("sources").unwrap_or_default();
         let limit = f.optional_int("limit", Some(1), Some(1000)).unwrap_or(200);
         f.finish()?;
-        let parse = |text: &str| {
-            parse_iso(text).ok_or_else(|| Error::BadRequest(invalid_iso_message(text)))
-        };
-        let start = parse(start.as_deref().unwrap_or_default())?;
-        let end = parse(end.as_deref().unwrap_or_default())?;
+        let start = parse_iso_input_ms(start.as_deref().unwrap_or_default())?.div_euclid(1000);
+        let end = parse_iso_input_ms(end.as_deref().unwrap_or_default())?.div_euclid(1000);
         if start > end {
             return Err(Error::BadRequest("start must be before end".into()));
         }

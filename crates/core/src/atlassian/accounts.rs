@@ -71,7 +71,6 @@ pub struct AtlassianAccount {
 pub struct AccountRow {
     pub account_id: String,
     pub service: String,
-    pub org: String,
     pub base_url: String,
     pub email: String,
     stored_token: String,
@@ -115,10 +114,11 @@ fn public_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<AtlassianAccount> {
     })
 }
 
-/// Accounts of a service, newest first.
+/// Accounts of a service, newest first; accounts of the same second in insertion order (as the
+/// original).
 pub fn list(conn: &Connection, service: Service) -> Result<Vec<AtlassianAccount>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE a.service = ?1 ORDER BY a.created_at DESC, a.rowid DESC"
+        "{SELECT} WHERE a.service = ?1 ORDER BY a.created_at DESC, a.rowid ASC"
     ))?;
     let rows = stmt.query_map(params![service.name()], public_of)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -135,7 +135,6 @@ pub fn find(conn: &Connection, service: Service, account_id: &str) -> Result<Opt
             Ok(AccountRow {
                 account_id: r.get(0)?,
                 service: r.get(1)?,
-                org: r.get(2)?,
                 base_url: r.get(3)?,
                 email: r.get(4)?,
                 stored_token: r.get::<_, Option<String>>(5)?.unwrap_or_default(),

@@ -5,13 +5,13 @@
 //! [`crate::net`] client), [`jira`] and [`confluence`] (requests and mapping to activity
 //! events), [`sync`] (the job handlers), `api` (the facade methods), [`email`] (EmailStr).
 
-pub mod accounts;
+pub(crate) mod accounts;
 mod api;
-pub mod client;
-pub mod confluence;
-pub mod fields;
-pub mod jira;
-pub mod sync;
+pub(crate) mod client;
+pub(crate) mod confluence;
+pub(crate) mod fields;
+pub(crate) mod jira;
+pub(crate) mod sync;
 
 pub use accounts::{AtlassianAccount, Service};
 

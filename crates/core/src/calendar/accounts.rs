@@ -119,10 +119,10 @@ fn account_from_row(key: Option<&[u8; 32]>, r: &Row<'_>) -> rusqlite::Result<Cal
     })
 }
 
-/// All accounts, newest first.
+/// All accounts, newest first; accounts of the same second in insertion order (as the original).
 pub fn list(conn: &Connection, key: Option<&[u8; 32]>) -> Result<Vec<CalendarAccount>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM calendar_accounts a ORDER BY a.created_at DESC, a.rowid DESC"
+        "SELECT {ACCOUNT_COLUMNS} FROM calendar_accounts a ORDER BY a.created_at DESC, a.rowid ASC"
     ))?;
     let rows = stmt.query_map([], |r| account_from_row(key, r))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::new_id;
 use crate::jobs::{Created, NewJob, CALENDAR_SYNC};
-use crate::time::{invalid_iso_message, now_iso, parse_iso};
+use crate::time::{now_iso, parse_iso_input_ms};
 use crate::validate::{item, missing_body, Fields, Source};
 use crate::Backend;
 
@@ -235,11 +235,8 @@ impl Backend {
         let calendar_ids = f.optional_comma_list("calendar_ids");
         let selected_only = f.optional_bool("selected_only").unwrap_or(true);
         f.finish()?;
-        let parse = |text: &str| {
-            parse_iso(text).ok_or_else(|| Error::BadRequest(invalid_iso_message(text)))
-        };
-        let start = parse(&start.unwrap_or_default())?;
-        let end = parse(&end.unwrap_or_default())?;
+        let start = parse_iso_input_ms(&start.unwrap_or_default())?.div_euclid(1000);
+        let end = parse_iso_input_ms(&end.unwrap_or_default())?.div_euclid(1000);
         if start > end {
             return Err(Error::BadRequest("start must be before end".into()));
         }
@@ -269,7 +266,10 @@ impl Backend {
         self.check_open()?;
         let extra = match body {
             Value::Null => return Err(missing_body()),
-            Value::Object(m) => m.clone(),
+            Value::Object(m) if crate::validate::not_json(body).is_none() => {
+                crate::validate::reject_not_json(&[json!("body")], body)?;
+                m.clone()
+            }
             other => {
                 return Err(Error::invalid(item(
                     "dict_type",
@@ -347,8 +347,8 @@ impl Backend {
     /// Steps 7–8 of §8.1 for a flow already taken: exchange, e-mail, account, event. The error
     /// is the exchange's text (`Token exchange failed: …`) or a storage failure.
     async fn finish_flow(&self, state: &str, code: &str, flow: &Flow) -> Result<CalendarAccount> {
-        let client = self.calendar_state().client()?;
         let config = self.config();
+        let client = self.calendar_state().client(config)?;
         let granted = match oauth::exchange(&client, config, code, flow).await {
             Ok(g) => g,
             Err(text) => {

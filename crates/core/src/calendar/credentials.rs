@@ -8,8 +8,9 @@ use chrono::Utc;
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 
-use super::http::{self, SendError};
+use super::oauth::{Grant, TokenEndpoint, TokenFailure};
 use crate::jobs::Abort;
+use crate::net::HttpClient;
 use crate::store::Store;
 use crate::time::{now_iso, parse_iso_ms};
 
@@ -28,7 +29,7 @@ const EXPIRY_MARGIN_SEC: i64 = 60;
 /// What the OAuth client needs to refresh.
 #[derive(Clone)]
 pub struct OAuthClient {
-    pub http: reqwest::Client,
+    pub http: HttpClient,
     pub token_url: String,
     pub client_id: String,
     pub client_secret: String,
@@ -120,47 +121,32 @@ impl Tokens {
             .get("refresh_token")
             .ok_or_else(|| REFRESH_MISSING.to_string())?
             .to_string();
-        let body = http::form(&[
-            ("client_id", &oauth.client_id),
-            ("client_secret", &oauth.client_secret),
-            ("refresh_token", &refresh_token),
-            ("grant_type", "refresh_token"),
-        ]);
-        let answer = http::send(Some(abort), || {
-            oauth
-                .http
-                .post(&oauth.token_url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body.clone())
-        })
-        .await
-        .map_err(|e| match e {
-            SendError::Aborted => e.to_string(),
-            SendError::Network(_) => AUTH_EXPIRED.to_string(),
-        })?;
-        if answer.status != 200 {
-            let revoked = answer
-                .json()
-                .ok()
-                .is_some_and(|d| d.get("error").and_then(Value::as_str) == Some("invalid_grant"));
-            if revoked {
+        let endpoint = TokenEndpoint {
+            http: &oauth.http,
+            token_url: &oauth.token_url,
+            client_id: &oauth.client_id,
+            client_secret: &oauth.client_secret,
+        };
+        let granted = match endpoint
+            .request(Grant::Refresh(&refresh_token), Some(abort))
+            .await
+        {
+            Ok(granted) => granted,
+            Err(TokenFailure::Canceled) => return Err(super::google::STOPPED.into()),
+            Err(TokenFailure::Refused {
+                invalid_grant: true,
+                ..
+            }) => {
                 // The grant was revoked or expired: the stored tokens can never work again.
                 // Clearing them marks the account disconnected (`connected: false`), which is
                 // what the app shows to offer "reconnect"; the account and its data stay.
                 let _ = self.persist(&json!({})).await;
+                return Err(AUTH_EXPIRED.into());
             }
-            return Err(AUTH_EXPIRED.into());
-        }
-        let data = answer.json().map_err(|_| AUTH_EXPIRED.to_string())?;
-        let access = data
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| AUTH_EXPIRED.to_string())?;
-        let expires_in = data
-            .get("expires_in")
-            .and_then(Value::as_i64)
-            .unwrap_or(3600);
+            Err(_) => return Err(AUTH_EXPIRED.into()),
+        };
+        let access = granted.access_token;
+        let expires_in = granted.expires_in.unwrap_or(3600);
         let fresh = json!({
             "access_token": access,
             "refresh_token": refresh_token,

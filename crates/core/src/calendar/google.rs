@@ -4,11 +4,16 @@
 use chrono::Utc;
 use serde_json::Value;
 
+use std::time::Duration;
+
 use super::credentials::{OAuthClient, Tokens};
-use super::http::{self, Answer};
 use super::mapping::{map_google, EventRow};
 use super::wire;
+use crate::config::Config;
 use crate::jobs::Abort;
+use crate::net::{
+    form, path_segment, snippet, ClientOptions, HttpClient, Method, NetError, Request, RetryPolicy,
+};
 
 /// Days before now covered by a full sync.
 pub const WINDOW_PAST_DAYS: i64 = 30;
@@ -16,6 +21,54 @@ pub const WINDOW_PAST_DAYS: i64 = 30;
 pub const WINDOW_FUTURE_DAYS: i64 = 90;
 /// Longest pagination a calendar may take; a server looping on page tokens must not hang a job.
 const MAX_PAGES: usize = 10_000;
+
+/// The text of a request stopped by its job's abort signal.
+pub const STOPPED: &str = "job was stopped";
+
+/// The calendar's outbound client (OAuth and Calendar API alike): the shared stack with
+/// Google's timeouts (15 s to connect, 60 s a request) and retries (CONTRACT.md §8.3).
+/// `HTTPS_PROXY`/`NO_PROXY` are honoured, as for Atlassian, unless the Calendar API is on a
+/// loopback host (tests, local development), which a proxy could not reach.
+pub fn http_client(config: &Config) -> crate::Result<HttpClient> {
+    let loopback = reqwest::Url::parse(&config.endpoints.google_calendar_api)
+        .is_ok_and(|u| crate::net::is_loopback(&u));
+    HttpClient::new(ClientOptions {
+        timeout: Duration::from_secs(60),
+        connect_timeout: Duration::from_secs(15),
+        retry: RetryPolicy::google(),
+        use_env_proxy: !loopback,
+        ..ClientOptions::default()
+    })
+    .map_err(|e| crate::Error::internal(format!("HTTP client unavailable: {e}")))
+}
+
+/// A whole answer with its body as text (the contract's error texts quote it).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON, or a clear text saying it is not.
+    pub fn json(&self) -> Result<Value, String> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| format!("response is not valid JSON ({e}): {}", snippet(&self.body)))
+    }
+}
+
+/// Sends `request` (an error building it is returned as is) and reads the whole answer.
+pub async fn send(
+    http: &HttpClient,
+    request: Result<Request, NetError>,
+    abort: Option<&Abort>,
+) -> Result<Answer, NetError> {
+    let response = http.send(&request?, abort).await?;
+    Ok(Answer {
+        status: response.status,
+        body: response.text(),
+    })
+}
 
 /// One job's view of the API: the base URL, the account's tokens and the abort signal.
 pub struct Api<'a> {
@@ -56,7 +109,7 @@ pub fn api_error(answer: &Answer) -> String {
                 .and_then(Value::as_str)
                 .map(String::from)
         })
-        .unwrap_or_else(|| http::snippet(&answer.body));
+        .unwrap_or_else(|| snippet(&answer.body));
     format!("Google Calendar API error {}: {message}", answer.status)
 }
 
@@ -70,14 +123,12 @@ impl Api<'_> {
         let mut refreshed = false;
         loop {
             let token = self.tokens.access_token()?.to_string();
-            let client = &self.oauth.http;
-            let answer = http::send(Some(self.abort), || client.get(url).bearer_auth(&token))
+            let request = Request::to(Method::Get, url).and_then(|r| r.bearer(&token));
+            let answer = send(&self.oauth.http, request, Some(self.abort))
                 .await
                 .map_err(|e| match e {
-                    http::SendError::Aborted => e.to_string(),
-                    http::SendError::Network(text) => {
-                        format!("Google Calendar API request failed: {text}")
-                    }
+                    NetError::Canceled => STOPPED.to_string(),
+                    e => format!("Google Calendar API request failed: {e}"),
                 })?;
             if answer.status == 401 && !refreshed && self.tokens.can_refresh() {
                 self.tokens.refresh(self.oauth, self.abort).await?;
@@ -100,7 +151,7 @@ impl Api<'_> {
             return Err(format!(
                 "Google Calendar API error {}: expected a JSON object: {}",
                 answer.status,
-                http::snippet(&answer.body)
+                snippet(&answer.body)
             ));
         }
         Ok(value)
@@ -116,14 +167,14 @@ impl Api<'_> {
             format!(
                 "Google Calendar API error {}: response is not valid JSON ({e}): {}",
                 answer.status,
-                http::snippet(&answer.body)
+                snippet(&answer.body)
             )
         })?;
         if !page.is_object {
             return Err(format!(
                 "Google Calendar API error {}: expected a JSON object: {}",
                 answer.status,
-                http::snippet(&answer.body)
+                snippet(&answer.body)
             ));
         }
         Ok(page)
@@ -152,7 +203,7 @@ impl Api<'_> {
             let mut url = format!("{}/users/me/calendarList", self.base);
             if let Some(t) = &page_token {
                 url.push('?');
-                url.push_str(&http::form(&[("pageToken", t)]));
+                url.push_str(&form(&[("pageToken", t)]));
             }
             let page = Self::expect_json(&self.get(&url).await?)?;
             for item in Self::items(&page) {
@@ -220,7 +271,7 @@ impl Api<'_> {
         let base = format!(
             "{}/calendars/{}/events",
             self.base,
-            http::path_segment(calendar_id)
+            path_segment(calendar_id)
         );
         let mut changes = Vec::new();
         let mut page_token: Option<String> = None;
@@ -229,7 +280,7 @@ impl Api<'_> {
             if let Some(t) = &page_token {
                 all.push(("pageToken", t));
             }
-            let url = format!("{base}?{}", http::form(&all));
+            let url = format!("{base}?{}", form(&all));
             let answer = self.get(&url).await?;
             if answer.status == 410 {
                 return Ok(None);

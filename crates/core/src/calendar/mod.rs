@@ -1,17 +1,23 @@
 //! Google Calendar: accounts, OAuth 2.0 with PKCE, durable incremental sync, event queries
 //! (CONTRACT.md §4.4, §4.5, §8).
 //!
-//! Layout: [`accounts`] (SQL and JSON shapes of accounts, calendars and events), [`api`] (the
-//! facade methods), [`oauth`] (PKCE states, code exchange, callback pages),
-//! [`callback_listener`] (the one-shot loopback listener), [`credentials`] (stored tokens and
-//! their refresh), [`http`] (abortable requests with retries), [`google`] (Calendar API v3
-//! calls), [`mapping`] (Google event → row), [`storage`] (per-calendar transactions),
-//! [`sync`] (the `connector.calendar.sync` handler), [`email`] (`EmailStr` rules).
+//! Layout:
+//! - [`accounts`]: SQL and JSON shapes of accounts, calendars and events; [`api`]: the facade
+//!   methods.
+//! - OAuth: [`oauth`] (PKCE states, the auth URL, code exchange and refresh through the
+//!   `oauth2` crate, callback pages), [`callback_listener`] (the one-shot loopback listener),
+//!   [`credentials`] (stored tokens and their refresh).
+//! - Sync: [`google`] (the outbound client and the Calendar API v3 calls), [`wire`] (typed
+//!   reading of event pages), [`mapping`] (Google event → row), [`storage`] (per-calendar
+//!   transactions), [`sync`] (the `connector.calendar.sync` handler).
+//! - Listing: [`event_cache`] (the in-memory copy and when it is current), [`event_table`]
+//!   (the rows sorted by start), [`event_list`] (one answer), [`event_columns`] (the answer in
+//!   columns for JS), [`json_column`] (organizer/attendee JSON kept as stored).
 //!
-//! The OAuth flow is written by hand over reqwest instead of the `oauth2` crate: it is a handful
-//! of form posts, the contract fixes the exact `auth_url` parameter order and the error texts
-//! (`Token exchange failed: <error_description, else the raw body>`), and one HTTP client for
-//! both OAuth and the Calendar API keeps the build smaller.
+//! Outbound HTTP goes through the shared stack (`crate::net`): one `Retry-After` rule, proxies
+//! from the environment. The `oauth2` crate builds and reads the token requests; the auth URL
+//! is composed here because the contract fixes its parameter order, which `oauth2` does not
+//! produce.
 
 pub mod accounts;
 mod api;
@@ -22,7 +28,6 @@ mod event_columns;
 mod event_list;
 mod event_table;
 mod google;
-mod http;
 mod json_column;
 mod mapping;
 mod oauth;
@@ -56,7 +61,7 @@ pub struct CalendarState {
     http_port: Mutex<Option<u16>>,
     /// Fired when the backend closes: stops the loopback listener.
     pub(crate) stop: tokio_util::sync::CancellationToken,
-    client: std::sync::OnceLock<reqwest::Client>,
+    client: std::sync::OnceLock<crate::net::HttpClient>,
     /// The in-memory copy of the event rows `listCalendarEvents` answers from.
     pub(crate) events: Arc<event_cache::EventCache>,
 }
@@ -103,11 +108,11 @@ impl CalendarState {
     }
 
     /// The HTTP client of the OAuth calls (one per backend, created on first use).
-    pub(crate) fn client(&self) -> crate::Result<reqwest::Client> {
+    pub(crate) fn client(&self, config: &Config) -> crate::Result<crate::net::HttpClient> {
         if let Some(c) = self.client.get() {
             return Ok(c.clone());
         }
-        let c = http::new_client()?;
+        let c = google::http_client(config)?;
         Ok(self.client.get_or_init(|| c).clone())
     }
 }
@@ -115,7 +120,7 @@ impl CalendarState {
 /// Registers the `connector.calendar.sync` handler (which refreshes `state`'s copy of the event
 /// rows when it finishes).
 pub fn register(jobs: &JobSystem, config: &Config, state: &Arc<CalendarState>) {
-    match http::new_client() {
+    match google::http_client(config) {
         Ok(client) => jobs.register_builtin(
             CALENDAR_SYNC,
             sync::handler(config.clone(), client, Arc::clone(state)),

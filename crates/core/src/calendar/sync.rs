@@ -11,6 +11,7 @@ use super::CalendarState;
 use crate::config::Config;
 use crate::events::{Event, Level};
 use crate::jobs::{EventRow, Failure, Handler, JobCtx, OwnedUpdate, Success, RUNNING};
+use crate::net::HttpClient;
 use crate::time::now_iso;
 
 /// Label of a provider in `Starting sync with <label>`.
@@ -38,7 +39,7 @@ fn fail(ctx: &JobCtx, message: impl Into<String>) -> Failure {
 
 /// The handler, holding the configuration, one HTTP client for every job, and the calendar
 /// state whose copy of the event rows it refreshes.
-pub fn handler(config: Config, http: reqwest::Client, state: Arc<CalendarState>) -> Handler {
+pub fn handler(config: Config, http: HttpClient, state: Arc<CalendarState>) -> Handler {
     let deps = Arc::new((config, http, state));
     Arc::new(move |ctx: JobCtx| {
         let deps = Arc::clone(&deps);
@@ -73,7 +74,7 @@ fn db<T>(r: crate::Result<T>) -> Step<T> {
     r.map_err(|e| e.to_string())
 }
 
-async fn run(ctx: &JobCtx, config: &Config, http: &reqwest::Client) -> Step<Success> {
+async fn run(ctx: &JobCtx, config: &Config, http: &HttpClient) -> Step<Success> {
     let account_id = match ctx.job.payload.get("account_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err("account_id is required for calendar sync".into()),

@@ -15,9 +15,9 @@ pub(crate) mod handler;
 #[cfg(windows)]
 mod job_object;
 mod limiter;
-pub mod runner;
-pub mod sessions;
-pub mod transcripts;
+pub(crate) mod runner;
+pub(crate) mod sessions;
+pub(crate) mod transcripts;
 
 use std::sync::Arc;
 

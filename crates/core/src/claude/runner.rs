@@ -187,8 +187,6 @@ pub struct RunOutput {
     pub stdout: Captured,
     pub stderr: Captured,
     pub parsed: Parsed,
-    /// The child's process id (for diagnostics and tests).
-    pub pid: Option<u32>,
 }
 
 #[derive(Default)]
@@ -227,11 +225,9 @@ pub async fn run(spec: RunSpec, sink: Sink, abort: &Abort) -> RunOutput {
                 stdout: Captured::default(),
                 stderr: Captured::default(),
                 parsed: Parsed::default(),
-                pid: None,
             }
         }
     };
-    let pid = child.id();
     let tree = Tree::of(&child);
     let stdin_task = write_stdin(&mut child, spec.stdin.clone());
     let out_task = child.stdout.take().map(|r| {
@@ -284,7 +280,6 @@ pub async fn run(spec: RunSpec, sink: Sink, abort: &Abort) -> RunOutput {
         stdout: stdout.captured,
         stderr: stderr.captured,
         parsed: stdout.parsed,
-        pid,
     }
 }
 

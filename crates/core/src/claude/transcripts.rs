@@ -378,7 +378,9 @@ fn resolve_project(root: &Path, project: &str) -> Vec<PathBuf> {
     }
     let encoded = encode_project_path(project);
     let by_name = root.join(&encoded);
-    if by_name.is_dir() {
+    // A symlinked folder (`<root>/-secret -> /secret`) must not widen what can be read: like
+    // `confine`, the folder counts only if it lies inside the root after resolution.
+    if by_name.is_dir() && inside(&resolve(root), &by_name) {
         vec![by_name]
     } else {
         Vec::new()
@@ -516,6 +518,13 @@ fn resolve(path: &Path) -> PathBuf {
         }
     }
     base
+}
+
+/// Whether `path`, its symlinks resolved, lies strictly inside `root_resolved`.
+fn inside(root_resolved: &Path, path: &Path) -> bool {
+    path.canonicalize()
+        .map(|p| p != root_resolved && p.starts_with(root_resolved))
+        .unwrap_or(false)
 }
 
 /// A transcript path confined to the projects directory: outside (after resolution) is

@@ -2,10 +2,10 @@
 //! retries and crash recovery (CONTRACT.md §6).
 
 mod context;
-pub mod handlers;
+pub(crate) mod handlers;
 mod model;
-pub mod queue;
-pub mod scheduler;
+pub(crate) mod queue;
+pub(crate) mod scheduler;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -219,14 +219,6 @@ impl JobSystem {
         })
     }
 
-    /// The abort signal of a job a worker holds, if it is still live.
-    pub fn live_abort(&self, job_id: &str) -> Option<Abort> {
-        lock(&self.live)
-            .aborts
-            .get(job_id)
-            .map(|(abort, _)| abort.clone())
-    }
-
     /// A context for a job a worker holds (used by host handlers for `ctx.progress`/`ctx.log`).
     pub async fn context_of(&self, job_id: &str) -> Result<JobCtx> {
         let (abort, job) = lock(&self.live)
@@ -260,10 +252,12 @@ impl JobSystem {
     /// Stops claiming, aborts running jobs with `shutdown`, waits up to [`ABORT_GRACE`] for the
     /// workers, and applies the recovery policy to what they left running.
     pub async fn shutdown(&self) -> Result<()> {
-        self.stop.cancel();
-        self.wake.notify_waiters();
         let interrupted: Vec<String> = {
             let live = lock(&self.live);
+            // Under the lock `run` takes to start a job: every job is either aborted here or
+            // never started (see `run`).
+            self.stop.cancel();
+            self.wake.notify_waiters();
             for (abort, _) in live.aborts.values() {
                 abort.fire(AbortReason::Shutdown);
             }
@@ -285,7 +279,7 @@ impl JobSystem {
             self.store
                 .write_grouped(move |c| {
                     for id in &taken {
-                        queue::release(c, id)?;
+                        queue::unclaim(c, id)?;
                     }
                     Ok(())
                 })
@@ -385,6 +379,17 @@ impl JobSystem {
                 return Settling {
                     job_id,
                     stored: self.store.write_later(move |c| queue::release(c, &id)),
+                    requeued: false,
+                };
+            }
+            if self.stop.is_cancelled() {
+                // close() began while this job was being claimed. Checked under the same lock
+                // `shutdown` takes to fire every abort signal, so a job either is seen (and
+                // aborted) there or never starts here: it goes back to the queue unchanged.
+                let id = job_id.clone();
+                return Settling {
+                    job_id,
+                    stored: self.store.write_later(move |c| queue::unclaim(c, &id)),
                     requeued: false,
                 };
             }

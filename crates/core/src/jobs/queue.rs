@@ -350,6 +350,19 @@ pub fn release(conn: &Connection, job_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Gives back a job a worker claimed but never started (the backend is closing): the hold is
+/// released and the attempt the claim counted is returned, so the job runs at the next open
+/// with its whole budget.
+pub fn unclaim(conn: &Connection, job_id: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE jobs SET claimed = 0, attempts = MAX(attempts - 1, 0)
+         WHERE job_id = ?1 AND claimed = 1 AND status = 'queued'",
+    )?
+    .execute(params![job_id])?;
+    // Final or canceled meanwhile: only the hold remains to free.
+    release(conn, job_id)
+}
+
 /// Puts a job whose attempt failed back in the queue, due after the backoff.
 pub fn requeue_after_failure(
     conn: &mut Connection,

@@ -14,21 +14,57 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// Waits before retrying a 5xx, by retry number; the last one repeats.
     pub server_error_delays: Vec<Duration>,
-    /// Wait after a 429 without a usable `Retry-After`; also the minimum wait of a 429.
-    pub default_retry_after: Duration,
+    /// Wait after a 429 without a usable `Retry-After`; `None`: the 5xx delays.
+    pub default_retry_after: Option<Duration>,
+    /// Lower bound of a `Retry-After` wait.
+    pub min_retry_after: Duration,
     /// Upper bound of a `Retry-After` wait, so a hostile value cannot park a worker for hours.
     pub max_retry_after: Duration,
+    /// Whether a 5xx's `Retry-After` is honoured too (else the 5xx delays apply).
+    pub retry_after_on_server_errors: bool,
 }
 
 impl Default for RetryPolicy {
-    /// CONTRACT.md §9.1: at most 2 retries; 429 waits `Retry-After` (≥ 1 s, else 1 s); 5xx
-    /// waits 0.5 s, then 1.0 s.
+    /// CONTRACT.md §9.1 (Atlassian): at most 2 retries; 429 waits `Retry-After` (≥ 1 s, else
+    /// 1 s); 5xx waits 0.5 s, then 1.0 s.
     fn default() -> Self {
         RetryPolicy {
             max_retries: 2,
             server_error_delays: vec![Duration::from_millis(500), Duration::from_millis(1000)],
-            default_retry_after: Duration::from_secs(1),
+            default_retry_after: Some(Duration::from_secs(1)),
+            min_retry_after: Duration::from_secs(1),
             max_retry_after: Duration::from_secs(120),
+            retry_after_on_server_errors: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// CONTRACT.md §8.3 (Google): at most 2 retries of a 429 or 5xx, each honouring its
+    /// `Retry-After` (at most 30 s), else waiting 0.5 s, then 1.0 s.
+    pub fn google() -> Self {
+        RetryPolicy {
+            default_retry_after: None,
+            min_retry_after: Duration::ZERO,
+            max_retry_after: Duration::from_secs(30),
+            retry_after_on_server_errors: true,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (0-based) of an answer with `status` and
+    /// `Retry-After` header, or `None` when the status is not retried.
+    fn wait(&self, status: u16, header: Option<&str>, retry: u32) -> Option<Duration> {
+        let i = (retry as usize).min(self.server_error_delays.len().saturating_sub(1));
+        let backoff = self.server_error_delays.get(i).copied().unwrap_or_default();
+        let asked = header
+            .and_then(retry_after)
+            .map(|wait| wait.max(self.min_retry_after).min(self.max_retry_after));
+        match status {
+            429 => Some(asked.or(self.default_retry_after).unwrap_or(backoff)),
+            500..=599 if self.retry_after_on_server_errors => Some(asked.unwrap_or(backoff)),
+            500..=599 => Some(backoff),
+            _ => None,
         }
     }
 }
@@ -76,10 +112,17 @@ impl HttpClient {
         if !options.use_env_proxy {
             builder = builder.no_proxy();
         }
+        #[cfg(feature = "test-support")]
+        for pem in super::test_support::roots() {
+            let root = reqwest::Certificate::from_pem(&pem).map_err(|e| describe(&e))?;
+            builder = builder.add_root_certificate(root);
+        }
         let inner = builder
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Idle connections go after a few seconds: nothing lingers once the backend closed.
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("enttok-backend/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| describe(&e))?;
@@ -102,21 +145,7 @@ impl HttpClient {
         let mut retry: u32 = 0;
         loop {
             let response = cancelable(self.once(request), abort).await?;
-            let wait = match response.0.status {
-                429 => Some(retry_after(response.1.as_deref(), policy)),
-                500..=599 => {
-                    let i =
-                        (retry as usize).min(policy.server_error_delays.len().saturating_sub(1));
-                    Some(
-                        policy
-                            .server_error_delays
-                            .get(i)
-                            .copied()
-                            .unwrap_or_default(),
-                    )
-                }
-                _ => None,
-            };
+            let wait = policy.wait(response.0.status, response.1.as_deref(), retry);
             match wait {
                 Some(wait) if retry < policy.max_retries => {
                     cancelable(
@@ -165,18 +194,14 @@ impl HttpClient {
     }
 }
 
-/// The wait a 429 asks for: `Retry-After` seconds when all digits (at least the default
-/// minimum of 1 s, at most the policy's bound), else the default.
-fn retry_after(header: Option<&str>, policy: &RetryPolicy) -> Duration {
-    match header.map(str::trim) {
-        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-            let secs = v.parse::<u64>().unwrap_or(u64::MAX);
-            Duration::from_secs(secs)
-                .max(policy.default_retry_after)
-                .min(policy.max_retry_after)
-        }
-        _ => policy.default_retry_after,
+/// The one reading of `Retry-After`: delay-seconds (all digits, RFC 9110; too many digits
+/// mean "very long"). An HTTP-date or anything else is unusable (`None`).
+fn retry_after(header: &str) -> Option<Duration> {
+    let v = header.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)))
 }
 
 /// Runs `fut` unless `abort` fires first.
@@ -206,17 +231,38 @@ mod tests {
     #[test]
     fn retry_after_rules() {
         let p = RetryPolicy::default();
-        assert_eq!(retry_after(Some("3"), &p), Duration::from_secs(3));
-        assert_eq!(retry_after(Some("0"), &p), Duration::from_secs(1));
-        assert_eq!(retry_after(Some("1.5"), &p), Duration::from_secs(1));
+        let wait = |h: Option<&str>| p.wait(429, h, 0);
+        assert_eq!(wait(Some("3")), Some(Duration::from_secs(3)));
+        assert_eq!(wait(Some("0")), Some(Duration::from_secs(1)));
+        assert_eq!(wait(Some("1.5")), Some(Duration::from_secs(1)));
         assert_eq!(
-            retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT"), &p),
-            Duration::from_secs(1)
+            wait(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::from_secs(1))
         );
-        assert_eq!(retry_after(None, &p), Duration::from_secs(1));
+        assert_eq!(wait(None), Some(Duration::from_secs(1)));
         assert_eq!(
-            retry_after(Some("99999999999999999999999"), &p),
-            p.max_retry_after
+            wait(Some("99999999999999999999999")),
+            Some(p.max_retry_after)
         );
+        // Atlassian: a 5xx waits its delays whatever its Retry-After.
+        assert_eq!(p.wait(503, Some("7"), 0), Some(Duration::from_millis(500)));
+        assert_eq!(p.wait(503, None, 1), Some(Duration::from_millis(1000)));
+        assert_eq!(p.wait(503, None, 5), Some(Duration::from_millis(1000)));
+        assert_eq!(p.wait(404, Some("1"), 0), None);
+    }
+
+    #[test]
+    fn google_retry_after_rules() {
+        let p = RetryPolicy::google();
+        assert_eq!(p.wait(429, Some("2"), 0), Some(Duration::from_secs(2)));
+        assert_eq!(p.wait(429, Some("0"), 0), Some(Duration::ZERO));
+        assert_eq!(p.wait(503, Some("3"), 0), Some(Duration::from_secs(3)));
+        assert_eq!(p.wait(429, Some("3600"), 0), Some(Duration::from_secs(30)));
+        assert_eq!(p.wait(429, None, 0), Some(Duration::from_millis(500)));
+        assert_eq!(
+            p.wait(500, Some("soon"), 1),
+            Some(Duration::from_millis(1000))
+        );
+        assert_eq!(p.wait(410, None, 0), None);
     }
 }

@@ -59,6 +59,11 @@ impl Request {
         })
     }
 
+    /// A request to a whole URL (query included), under the same rule as [`Request::new`].
+    pub fn to(method: Method, url: &str) -> Result<Request, NetError> {
+        Request::new(method, url, "")
+    }
+
     /// Appends a query parameter (percent-encoded).
     pub fn query(mut self, key: &str, value: &str) -> Request {
         self.url.query_pairs_mut().append_pair(key, value);
@@ -86,6 +91,29 @@ impl Request {
         v.set_sensitive(sensitive);
         self.headers.push((HeaderName::from_static(name), v));
         Ok(self)
+    }
+
+    /// Adds `Authorization: Bearer <token>` (secret).
+    pub fn bearer(self, token: &str) -> Result<Request, NetError> {
+        self.secret_header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Sets an `application/x-www-form-urlencoded` body of `pairs`, in order.
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Result<Request, NetError> {
+        self.body = Some(super::form(pairs).into_bytes());
+        self.header("content-type", "application/x-www-form-urlencoded")
+    }
+
+    /// Adds a header as it is (requests built by another crate, e.g. `oauth2`).
+    pub(crate) fn raw_header(mut self, name: HeaderName, value: HeaderValue) -> Request {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Sets a raw body.
+    pub fn body(mut self, body: Vec<u8>) -> Request {
+        self.body = Some(body);
+        self
     }
 
     /// Sets a JSON body.

@@ -21,11 +21,6 @@ const PREFIX: &str = "enc:v1:";
 pub const UNDECRYPTABLE: &str =
     "stored credentials cannot be decrypted (missing or wrong secretKey)";
 
-/// True when `stored` is an encrypted value.
-pub fn is_sealed(stored: &str) -> bool {
-    stored.starts_with(PREFIX)
-}
-
 /// Encrypts `plaintext` for the row `account_id` when a key is set; returns it unchanged
 /// otherwise.
 pub fn seal(key: Option<&[u8; 32]>, account_id: &str, plaintext: &str) -> Result<String> {

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::time::now_iso;
@@ -305,19 +305,6 @@ pub fn store(conn: &mut Connection, patch: &[(&'static str, Value)]) -> Result<S
     let settings = load(&tx)?;
     tx.commit()?;
     Ok(settings)
-}
-
-/// The keys of the settings object, for documentation and the OpenAPI schema.
-pub fn keys() -> impl Iterator<Item = &'static str> {
-    RULES.iter().map(|(k, _)| *k)
-}
-
-/// The full object as a map (used by adapters that merge or describe it).
-pub fn as_map(settings: &Settings) -> Map<String, Value> {
-    match settings.to_value() {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,9 @@ use crate::error::{Error, Result};
 
 #[cfg(test)]
 pub(crate) use schema::migrate;
-pub use schema::{original_ddl, LATEST_VERSION};
+#[cfg(any(test, feature = "test-support"))]
+pub use schema::original_ddl;
+pub use schema::LATEST_VERSION;
 pub use watch::TableWatch;
 
 const READERS: usize = 2;
@@ -113,9 +115,9 @@ impl Store {
             )?;
             conn.busy_timeout(Duration::from_millis(5000))?;
             conn.set_prepared_statement_cache_capacity(64);
-            // Reads of large lists (a month of calendar events) are bound by page reads: map
-            // the file (pages straight from the OS cache, no copy per read) and let each
-            // reader keep up to 16 MiB of pages. Both only grow as pages are used.
+            // Reads of large lists (a month of calendar events) are bound by page reads: each
+            // reader keeps up to 16 MiB of pages in its own cache (it only grows as pages are
+            // used). The file is not memory-mapped (`mmap_size` stays SQLite's default, 0).
             conn.execute_batch("PRAGMA cache_size = -16384;")?;
             readers.push(Mutex::new(Some(conn)));
         }

@@ -152,6 +152,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// The original DDL, for tests that build a database as the Python backend left it.
+#[cfg(any(test, feature = "test-support"))]
 pub fn original_ddl() -> &'static str {
     ORIGINAL_DDL
 }

@@ -587,25 +587,13 @@ pub fn fresh_creds(access: &str) -> Value {
         "expires_at":at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()})
 }
 
-/// Waits for a job to reach a final state.
-pub async fn wait_job(b: &Backend, job_id: &str) -> enttok_core::jobs::JobRecord {
-    for _ in 0..400 {
-        let j = b.get_job(job_id).await.unwrap();
-        if j.is_final() {
-            return j;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("job {job_id} did not finish");
-}
-
 /// Syncs an account and waits for the outcome.
 pub async fn sync(b: &Backend, account_id: &str) -> enttok_core::jobs::JobRecord {
     let created = b
         .sync_calendar_account(account_id, &json!({}))
         .await
         .unwrap();
-    wait_job(b, &created.job_id).await
+    enttok_core::testing::wait_final(b, &created.job_id).await
 }
 
 /// Drains the events a subscription has ready, parsed.

@@ -292,18 +292,6 @@ pub async fn open_backend(dir: &Path, base: &str, key: Option<[u8; 32]>) -> Back
     Backend::open(config).await.unwrap()
 }
 
-/// Polls a job until it is final (30 s at most).
-pub async fn wait_final(backend: &Backend, job_id: &str) -> JobRecord {
-    for _ in 0..1500 {
-        let job = backend.get_job(job_id).await.unwrap();
-        if job.is_final() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("job {job_id} did not finish");
-}
-
 /// Polls a job until its status is `status` (10 s at most).
 pub async fn wait_status(backend: &Backend, job_id: &str, status: &str) -> JobRecord {
     for _ in 0..500 {
