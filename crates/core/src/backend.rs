@@ -43,6 +43,8 @@ struct Inner {
     lock_file: Mutex<Option<File>>,
     /// Pending Google OAuth flows and the HTTP adapter's port (in memory, CONTRACT.md §8.1).
     calendar: Arc<crate::calendar::CalendarState>,
+    /// Loaded vaults, their in-memory indexes and watchers (CONTRACT.md §17).
+    vault: Arc<crate::vault::VaultState>,
 }
 
 /// `GET /status` (CONTRACT.md §4.1).
@@ -140,6 +142,8 @@ impl Backend {
         let calendar = crate::calendar::CalendarState::new();
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
+        let vault = crate::vault::VaultState::new(Arc::clone(&store), Arc::clone(&bus), &jobs);
+        crate::vault::jobs::register(&jobs, &vault);
 
         if let Some(key) = config.secret_key {
             store
@@ -171,6 +175,7 @@ impl Backend {
                 close_done: tokio::sync::OnceCell::new(),
                 lock_file: Mutex::new(Some(lock_file)),
                 calendar,
+                vault,
             }),
         })
     }
@@ -185,6 +190,7 @@ impl Backend {
             .get_or_init(|| async move {
                 inner.scheduler.stop();
                 inner.calendar.shutdown();
+                inner.vault.shutdown();
                 // Errors while shutting down are reported as log events; close always finishes.
                 if let Err(err) = inner.jobs.shutdown().await {
                     inner
@@ -259,6 +265,11 @@ impl Backend {
     /// The calendar module's in-memory state.
     pub(crate) fn calendar_state(&self) -> &Arc<crate::calendar::CalendarState> {
         &self.inner.calendar
+    }
+
+    /// The vault module's state.
+    pub fn vault_state(&self) -> &Arc<crate::vault::VaultState> {
+        &self.inner.vault
     }
 
     /// `GET /health`.

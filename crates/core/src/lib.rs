@@ -26,6 +26,7 @@ pub mod store;
 pub mod time;
 pub mod unwind;
 pub mod validate;
+pub mod vault;
 
 pub use backend::{Backend, Status};
 pub use config::{Config, Endpoints};

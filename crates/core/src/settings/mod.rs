@@ -20,7 +20,14 @@ pub struct Settings {
     pub claude_session_max_messages: i64,
     pub claude_session_max_chars: i64,
     pub claude_output_cap_bytes: i64,
+    /// The vault-relative daily notes folder (CONTRACT.md §17).
+    pub daily_notes_folder: String,
+    /// The daily note template; `{{date}}` is replaced (CONTRACT.md §17).
+    pub daily_note_template: String,
 }
+
+/// The app's default daily note template (reference A.1, `store.ts:50-66`).
+pub const DEFAULT_DAILY_NOTE_TEMPLATE: &str = "---\ndate: {{date}}\ntags: [daily]\n---\n\n# {{date}}\n\n## Today's Tasks\n\n-\n\n## Tomorrow's Plan\n\n-\n\n## Notes\n";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -31,6 +38,8 @@ impl Default for Settings {
             claude_session_max_messages: 20,
             claude_session_max_chars: 12000,
             claude_output_cap_bytes: 1_048_576,
+            daily_notes_folder: "daily".into(),
+            daily_note_template: DEFAULT_DAILY_NOTE_TEMPLATE.into(),
         }
     }
 }
@@ -40,6 +49,8 @@ enum Rule {
     AtLeast(i64),
     Between(i64, i64),
     ZeroOrAtLeast(i64),
+    /// Any string.
+    Text,
 }
 
 const RULES: &[(&str, Rule)] = &[
@@ -49,10 +60,21 @@ const RULES: &[(&str, Rule)] = &[
     ("claude_session_max_messages", Rule::AtLeast(1)),
     ("claude_session_max_chars", Rule::AtLeast(1)),
     ("claude_output_cap_bytes", Rule::AtLeast(1024)),
+    ("daily_notes_folder", Rule::Text),
+    ("daily_note_template", Rule::Text),
 ];
 
 impl Settings {
-    fn set(&mut self, key: &str, value: i64) {
+    fn set(&mut self, key: &str, value: &Value) {
+        if let Value::String(text) = value {
+            match key {
+                "daily_notes_folder" => self.daily_notes_folder = text.clone(),
+                "daily_note_template" => self.daily_note_template = text.clone(),
+                _ => {}
+            }
+            return;
+        }
+        let Some(value) = value.as_i64() else { return };
         match key {
             "atlassian_sync_interval_sec" => self.atlassian_sync_interval_sec = value,
             "calendar_sync_interval_sec" => self.calendar_sync_interval_sec = value,
@@ -71,8 +93,20 @@ impl Settings {
 }
 
 /// Checks one value against its rule; `Err` carries the 422 item.
-fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<i64, Value> {
+fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<Value, Value> {
     let loc = [json!("body"), json!(key)];
+    if let Rule::Text = rule {
+        return match value {
+            Value::String(_) => Ok(value.clone()),
+            other => Err(item(
+                "string_type",
+                &loc,
+                "Input should be a valid string",
+                other.clone(),
+                None,
+            )),
+        };
+    }
     // Booleans are not integers here, even though JSON-wise `true` might pass a lax parser.
     let n = match value {
         Value::Bool(_) => None,
@@ -113,12 +147,12 @@ fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<i64, Valu
             value.clone(),
             Some(json!({ "error": format!("must be 0 or >= {min}") })),
         )),
-        _ => Ok(n),
+        _ => Ok(Value::from(n)),
     }
 }
 
 /// Validates a patch: an object whose keys are known settings with valid values.
-pub fn validate_patch(patch: &Value) -> Result<Vec<(&'static str, i64)>> {
+pub fn validate_patch(patch: &Value) -> Result<Vec<(&'static str, Value)>> {
     let Value::Object(map) = patch else {
         return Err(Error::invalid(item(
             "model_attributes_type",
@@ -162,8 +196,8 @@ pub fn load(conn: &Connection) -> Result<Settings> {
         if let Some((_, rule)) = RULES.iter().find(|(k, _)| *k == key) {
             // A stored value that no longer satisfies its rule falls back to the default.
             if let Ok(value) = serde_json::from_str::<Value>(&value_json) {
-                if let Ok(n) = check(&key, rule, &value) {
-                    settings.set(&key, n);
+                if let Ok(v) = check(&key, rule, &value) {
+                    settings.set(&key, &v);
                 }
             }
         }
@@ -172,7 +206,7 @@ pub fn load(conn: &Connection) -> Result<Settings> {
 }
 
 /// Stores a validated patch in one transaction and returns the full object.
-pub fn store(conn: &mut Connection, patch: &[(&'static str, i64)]) -> Result<Settings> {
+pub fn store(conn: &mut Connection, patch: &[(&'static str, Value)]) -> Result<Settings> {
     let tx = conn.transaction()?;
     {
         let now = now_iso();
@@ -238,8 +272,8 @@ mod tests {
         assert_eq!(
             ok,
             vec![
-                ("calendar_sync_interval_sec", 0),
-                ("claude_max_concurrent", 4)
+                ("calendar_sync_interval_sec", json!(0)),
+                ("claude_max_concurrent", json!(4))
             ]
         );
         assert!(validate_patch(&json!({"claude_max_concurrent": true})).is_err());

@@ -1,0 +1,129 @@
+//! `searchNotes` over a [`Snapshot`]: the app's algorithm (reference A.4) with its exact
+//! results — tokens, scores (title × 5 + content, non-overlapping, duplicate tokens counted
+//! again), snippets, order and limit — without touching the disk.
+
+use std::path::Path;
+
+use memchr::memmem::Finder;
+use serde::Serialize;
+
+use super::index::Snapshot;
+use super::text::{basename, encode_uri_component, iso_ms, snippet, strip_md_ci};
+
+/// Title matches weigh this much (`TITLE_MATCH_WEIGHT`).
+pub const TITLE_WEIGHT: u64 = 5;
+/// `DEFAULT_SEARCH_LIMIT`.
+pub const DEFAULT_LIMIT: i64 = 200;
+
+/// One result (CONTRACT.md §17.1; the app's camelCase keys in snake_case).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SearchHit {
+    pub id: String,
+    pub title: String,
+    pub file_path: String,
+    pub updated_at: String,
+    pub score: u64,
+    pub snippet: Option<String>,
+    pub relative_path: String,
+}
+
+/// The answer of `searchNotes`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SearchAnswer {
+    /// The trimmed query, case kept.
+    pub query: String,
+    pub results: Vec<SearchHit>,
+}
+
+/// Adds `weight × non-overlapping count` of `finder` in each note of `text` (notes are the
+/// ranges `bounds`, in order, separated by `\n`).
+fn accumulate(
+    text: &str,
+    bounds: &[(usize, usize)],
+    finder: &Finder<'_>,
+    weight: u64,
+    scores: &mut [u64],
+) {
+    let n = finder.needle().len();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut note = 0;
+    while let Some(i) = finder.find(&bytes[at..]) {
+        let pos = at + i;
+        while note < bounds.len() && bounds[note].1 <= pos {
+            note += 1;
+        }
+        if note < bounds.len() && pos >= bounds[note].0 {
+            scores[note] += weight;
+        }
+        at = pos + n;
+    }
+}
+
+/// Searches the notes under `prefix` (`""` for the whole vault, else `sub/dir/`) of a
+/// snapshot. `root` is the folder as the caller gave it: file paths are built from it, ids
+/// and relative paths are relative to it. `limit <= 0` means no limit.
+pub fn search(
+    snapshot: &Snapshot,
+    prefix: &str,
+    root: &Path,
+    tokens: &[String],
+    limit: i64,
+) -> Vec<SearchHit> {
+    let n = snapshot.notes.len();
+    let mut scores = vec![0u64; n];
+    // Duplicate tokens add their counts again: count each distinct token once, weighted.
+    let mut distinct: Vec<(&str, u64)> = Vec::new();
+    for t in tokens {
+        match distinct.iter_mut().find(|(d, _)| *d == t.as_str()) {
+            Some((_, k)) => *k += 1,
+            None => distinct.push((t.as_str(), 1)),
+        }
+    }
+    for (token, times) in &distinct {
+        let finder = Finder::new(token.as_bytes());
+        accumulate(
+            &snapshot.titles,
+            &snapshot.title_bounds,
+            &finder,
+            TITLE_WEIGHT * times,
+            &mut scores,
+        );
+        accumulate(
+            &snapshot.lower,
+            &snapshot.bounds,
+            &finder,
+            *times,
+            &mut scores,
+        );
+    }
+    let mut hits: Vec<usize> = (0..n)
+        .filter(|&i| scores[i] > 0 && snapshot.notes[i].rel.starts_with(prefix))
+        .collect();
+    // Score desc, mtime desc, then walk order (the index order; the sort is stable).
+    hits.sort_by(|&a, &b| {
+        scores[b]
+            .cmp(&scores[a])
+            .then(snapshot.notes[b].mtime_ms.cmp(&snapshot.notes[a].mtime_ms))
+    });
+    if limit > 0 && hits.len() as i64 > limit {
+        hits.truncate(limit as usize);
+    }
+    hits.into_iter()
+        .map(|i| {
+            let note = &snapshot.notes[i];
+            let sub = &note.rel[prefix.len()..];
+            let rel_id = strip_md_ci(sub);
+            let (s, e) = snapshot.bounds[i];
+            SearchHit {
+                id: encode_uri_component(rel_id),
+                title: basename(rel_id).to_string(),
+                file_path: super::files::display(&root.join(sub)),
+                updated_at: iso_ms(note.mtime_ms),
+                score: scores[i],
+                snippet: snippet(&note.content, &snapshot.lower[s..e], tokens),
+                relative_path: rel_id.to_string(),
+            }
+        })
+        .collect()
+}
