@@ -22,6 +22,7 @@ pub mod jira;
 pub mod jobs;
 pub mod meta;
 pub mod settings;
+pub mod vault;
 
 /// Every route the server answers, in matching order.
 pub fn all() -> Vec<Route> {
@@ -34,6 +35,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(jira::routes());
     routes.extend(confluence::routes());
     routes.extend(activity::routes());
+    routes.extend(vault::routes());
     routes.extend(meta::routes());
     routes
 }

@@ -4,7 +4,7 @@ use enttok_core::Result;
 use serde_json::Value;
 
 use crate::router::{Call, Route};
-use crate::schema::{integer, object, object_with};
+use crate::schema::{integer, object, object_with, string};
 use crate::Reply;
 
 const TAG: &str = "settings";
@@ -19,7 +19,10 @@ const KEYS: [&str; 6] = [
 ];
 
 fn settings_schema(all_required: bool) -> Value {
-    let props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    let mut props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    // The notes vault's settings (CONTRACT.md §17).
+    props.push(("daily_notes_folder", string()));
+    props.push(("daily_note_template", string()));
     if all_required {
         object(&props)
     } else {
