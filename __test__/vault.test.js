@@ -370,3 +370,26 @@ test('HTTP routes answer the same objects as the JS methods', async () => {
     await backend.close();
   }
 });
+
+test('a watched vault keeps nothing alive: a script that never closes exits, close() is prompt', async () => {
+  const { spawnSync } = require('node:child_process');
+  const root = tempDir('enttok-vault-exit-');
+  fs.writeFileSync(path.join(root, 'a.md'), 'alive');
+  const child = spawnSync(process.execPath, ['-e', `
+    const { Backend } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+    (async () => {
+      const b = await Backend.open({ dataDir: ${JSON.stringify(tempDir())}, scheduler: false });
+      const found = await b.searchNotes({ vault_path: ${JSON.stringify(root)}, query: 'alive' });
+      console.log(found.results.length);
+    })();
+  `], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(child.error, undefined, 'the child exited by itself');
+  assert.equal(child.stdout.trim(), '1');
+
+  const { backend } = await open();
+  await backend.searchNotes({ vault_path: root, query: 'alive' });
+  const t0 = Date.now();
+  await backend.close();
+  assert.ok(Date.now() - t0 < 2000, 'close stops the watcher promptly');
+  await assert.rejects(backend.searchNotes({ vault_path: root, query: 'alive' }), { code: 'E_CLOSED' });
+});

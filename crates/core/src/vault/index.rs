@@ -361,3 +361,52 @@ pub fn fts_candidates(conn: &Connection, vault_id: i64, tokens: &[String]) -> Re
     let rows = stmt.query_map(params![expr, vault_id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(rel: &str) -> FileStat {
+        FileStat {
+            rel: rel.into(),
+            mtime_ms: 0,
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn a_file_gone_between_listing_and_reading_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md"), b"caf\xe9").unwrap();
+        let listed = [stat("a.md"), stat("gone.md")];
+        std::fs::create_dir(dir.path().join("dir.md")).unwrap();
+        let read: Vec<_> = listed
+            .iter()
+            .chain([stat("dir.md")].iter())
+            .filter_map(|f| read_note(dir.path(), f))
+            .collect();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].content, "caf\u{FFFD}");
+        assert_eq!(read[0].title(), "a");
+    }
+
+    #[test]
+    fn snapshot_changes_keep_walk_order_and_reuse_lowered_text() {
+        let note = |rel: &str, text: &str| {
+            Arc::new(NoteEntry::new(
+                rel.into(),
+                text.into(),
+                1,
+                1,
+                hash_bytes(text.as_bytes()),
+            ))
+        };
+        let s = Snapshot::build(vec![note("tie.md", "A"), note("tie/x.md", "B")], None);
+        assert_eq!(s.lower, "b\na\n");
+        let s2 = s.with_changes(&[note("tie-b.md", "Ç")], &["tie.md".into()]);
+        let rels: Vec<&str> = s2.notes.iter().map(|n| n.rel.as_str()).collect();
+        assert_eq!(rels, ["tie/x.md", "tie-b.md"]);
+        assert_eq!(s2.lower, "b\nç\n");
+        assert!(s2.get("tie-b.md").is_some() && s2.get("tie.md").is_none());
+    }
+}
