@@ -262,12 +262,16 @@ async fn index_survives_a_restart_and_the_jobs_scan_rebuild_and_update() {
     let vault_id = b.vault_state().loaded()[0].id;
     let hits = b
         .store()
-        .read(move |c| {
-            enttok_core::vault::index::fts_candidates(c, vault_id, &["changed offline".into()])
-        })
+        .read(move |c| enttok_core::vault::index::fts_candidates(c, vault_id, &["offline".into()]))
         .await
         .unwrap();
-    assert_eq!(hits, ["f1/n1.md"]);
+    assert_eq!(hits, Some(vec!["f1/n1.md".to_string()]));
+    let short = b
+        .store()
+        .read(move |c| enttok_core::vault::index::fts_candidates(c, vault_id, &["of".into()]))
+        .await
+        .unwrap();
+    assert_eq!(short, None);
     b.close().await.unwrap();
 }
 

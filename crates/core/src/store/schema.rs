@@ -133,7 +133,8 @@ const MIGRATION_5: &str = "";
 /// paths); `vault_notes` one row per indexed note (relative path with `/`, title, Node-style
 /// mtime in ms, size, SHA-256, the content); `vault_notes_fts` the FTS5 `trigram` index of the
 /// JS-lower-cased title and content (rowid = `note_id`; contentless: the text lives in
-/// `vault_notes`).
+/// `vault_notes`; `detail=none`: no positions, so a `MATCH` gives candidates that hold every
+/// trigram of a token, which the exact count then checks — a fraction of the size).
 const MIGRATION_6: &str = r#"
 CREATE TABLE IF NOT EXISTS vaults (
   vault_id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
@@ -144,7 +145,8 @@ CREATE TABLE IF NOT EXISTS vault_notes (
   content_hash TEXT NOT NULL, content TEXT NOT NULL, indexed_at TEXT NOT NULL,
   UNIQUE (vault_id, rel_path));
 CREATE VIRTUAL TABLE IF NOT EXISTS vault_notes_fts USING fts5(
-  title, content, content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
+  title, content, content='', contentless_delete=1, detail=none,
+  tokenize='trigram case_sensitive 1');
 "#;
 
 /// The migrations in order; entry `i` brings the database to version `i + 1`.

@@ -346,20 +346,39 @@ impl Write<'_> {
     }
 }
 
-/// Relative paths of the notes of a vault whose lower-cased title or content contains
-/// any of `tokens` (each at least 3 characters), through the trigram index.
-pub fn fts_candidates(conn: &Connection, vault_id: i64, tokens: &[String]) -> Result<Vec<String>> {
-    let expr = tokens
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+/// Candidate notes (relative paths) for lower-cased tokens through the trigram index: notes
+/// holding every trigram of at least one token. `detail=none` keeps no positions, so this is a
+/// superset of the notes containing a token (the exact count decides). `None` when a token is
+/// shorter than 3 characters (trigrams cannot find it).
+pub fn fts_candidates(
+    conn: &Connection,
+    vault_id: i64,
+    tokens: &[String],
+) -> Result<Option<Vec<String>>> {
+    let mut groups = Vec::new();
+    for token in tokens {
+        let chars: Vec<char> = token.chars().collect();
+        if chars.len() < 3 {
+            return Ok(None);
+        }
+        let trigrams: Vec<String> = chars
+            .windows(3)
+            .map(|w| {
+                let t: String = w.iter().collect();
+                format!("\"{}\"", t.replace('"', "\"\""))
+            })
+            .collect();
+        groups.push(format!("({})", trigrams.join(" AND ")));
+    }
+    if groups.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT n.rel_path FROM vault_notes_fts f JOIN vault_notes n ON n.note_id = f.rowid
          WHERE vault_notes_fts MATCH ?1 AND n.vault_id = ?2",
     )?;
-    let rows = stmt.query_map(params![expr, vault_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt.query_map(params![groups.join(" OR "), vault_id], |r| r.get(0))?;
+    Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
 }
 
 #[cfg(test)]

@@ -36,28 +36,62 @@ pub struct SearchAnswer {
 }
 
 /// Adds `weight × non-overlapping count` of `finder` in each note of `text` (notes are the
-/// ranges `bounds`, in order, separated by `\n`).
+/// ranges `bounds`, in order, separated by `\n`). `find_iter` reports leftmost
+/// non-overlapping matches, exactly the app's `indexOf` loop.
 fn accumulate(
-    text: &str,
+    text: &[u8],
+    base: usize,
     bounds: &[(usize, usize)],
     finder: &Finder<'_>,
     weight: u64,
     scores: &mut [u64],
 ) {
-    let n = finder.needle().len();
-    let bytes = text.as_bytes();
-    let mut at = 0;
     let mut note = 0;
-    while let Some(i) = finder.find(&bytes[at..]) {
-        let pos = at + i;
+    for i in finder.find_iter(text) {
+        let pos = base + i;
         while note < bounds.len() && bounds[note].1 <= pos {
             note += 1;
         }
         if note < bounds.len() && pos >= bounds[note].0 {
             scores[note] += weight;
         }
-        at = pos + n;
     }
+}
+
+/// Texts larger than this are counted by two threads, each over half of the notes.
+const PARALLEL_BYTES: usize = 4 << 20;
+
+/// [`accumulate`] over the whole of `text`, split in two halves (at a note boundary) counted
+/// in parallel when the text is large.
+fn accumulate_all(
+    text: &str,
+    bounds: &[(usize, usize)],
+    finder: &Finder<'_>,
+    weight: u64,
+    scores: &mut [u64],
+) {
+    let bytes = text.as_bytes();
+    if bytes.len() < PARALLEL_BYTES || bounds.len() < 2 {
+        accumulate(bytes, 0, bounds, finder, weight, scores);
+        return;
+    }
+    let half = bounds.partition_point(|b| b.0 < bytes.len() / 2).max(1);
+    let split = bounds[half].0;
+    let (left_scores, right_scores) = scores.split_at_mut(half);
+    let (left_bounds, right_bounds) = bounds.split_at(half);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            accumulate(
+                &bytes[split..],
+                split,
+                right_bounds,
+                finder,
+                weight,
+                right_scores,
+            )
+        });
+        accumulate(&bytes[..split], 0, left_bounds, finder, weight, left_scores);
+    });
 }
 
 /// Searches the notes under `prefix` (`""` for the whole vault, else `sub/dir/`) of a
@@ -82,14 +116,14 @@ pub fn search(
     }
     for (token, times) in &distinct {
         let finder = Finder::new(token.as_bytes());
-        accumulate(
+        accumulate_all(
             &snapshot.titles,
             &snapshot.title_bounds,
             &finder,
             TITLE_WEIGHT * times,
             &mut scores,
         );
-        accumulate(
+        accumulate_all(
             &snapshot.lower,
             &snapshot.bounds,
             &finder,

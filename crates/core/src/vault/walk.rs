@@ -54,8 +54,12 @@ pub fn indexable(rel: &str) -> bool {
     !rel.is_empty() && has_md_suffix_ci(rel) && !in_skipped_dir(rel)
 }
 
-/// Sorted UTF-8 names of a folder with their file types (not following links).
-fn entries(dir: &Path) -> std::io::Result<Vec<(String, std::fs::FileType)>> {
+/// One entry of a folder: name, type (not following links), and for a note file its stat.
+type Entry = (String, std::fs::FileType, Option<std::fs::Metadata>);
+
+/// Sorted UTF-8 names of a folder with their file types (not following links); note files
+/// come with their stat (taken relative to the open folder: no path lookup per file).
+fn entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let Ok(entry) = entry else { continue };
@@ -65,7 +69,17 @@ fn entries(dir: &Path) -> std::io::Result<Vec<(String, std::fs::FileType)>> {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        out.push((name, kind));
+        // A link is neither a file nor a folder here, so this stat never follows one.
+        let meta = if kind.is_file() && has_md_suffix_ci(&name) {
+            match entry.metadata() {
+                Ok(m) => Some(m),
+                // Deleted since the listing: skipped.
+                Err(_) => continue,
+            }
+        } else {
+            None
+        };
+        out.push((name, kind, meta));
     }
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(out)
@@ -83,12 +97,12 @@ pub fn walk(root: &Path, stop: &dyn Fn() -> bool) -> Result<Vec<FileStat>, WalkE
     };
     let mut out = Vec::new();
     // An explicit stack of (relative folder, remaining entries reversed).
-    let mut stack: Vec<(String, Vec<(String, std::fs::FileType)>)> = Vec::new();
+    let mut stack: Vec<(String, Vec<Entry>)> = Vec::new();
     let mut first = top;
     first.reverse();
     stack.push((String::new(), first));
     while let Some((prefix, pending)) = stack.last_mut() {
-        let Some((name, kind)) = pending.pop() else {
+        let Some((name, kind, meta)) = pending.pop() else {
             stack.pop();
             continue;
         };
@@ -109,17 +123,12 @@ pub fn walk(root: &Path, stop: &dyn Fn() -> bool) -> Result<Vec<FileStat>, WalkE
                 children.reverse();
                 stack.push((rel, children));
             }
-        } else if kind.is_file() && has_md_suffix_ci(&name) {
-            // A file deleted since the listing is skipped.
-            if let Ok(meta) = std::fs::metadata(root.join(&rel)) {
-                if meta.is_file() {
-                    out.push(FileStat {
-                        rel,
-                        mtime_ms: mtime_ms(&meta),
-                        size: meta.len() as i64,
-                    });
-                }
-            }
+        } else if let Some(meta) = meta {
+            out.push(FileStat {
+                rel,
+                mtime_ms: mtime_ms(&meta),
+                size: meta.len() as i64,
+            });
         }
     }
     Ok(out)
