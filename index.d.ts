@@ -136,7 +136,7 @@ export type BackendEvent =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; timestamp: string; meta: Record<string, unknown> | null }
   | { type: 'job.created'; job_id: string; job_type: string; status: 'queued'; timestamp: string }
   | { type: 'job.status'; job_id: string; status: Exclude<JobStatus, 'queued'> }
-  | { type: 'job.progress'; job_id: string; progress: number; stage?: 'fetching_calendars' | 'fetching_events' }
+  | { type: 'job.progress'; job_id: string; progress: number; stage?: 'fetching_calendars' | 'fetching_events' | 'walking' | 'reading' | 'indexing' }
   | { type: 'activity.sync'; source: 'jira' | 'confluence'; account_id: string; synced_events: number; timestamp: string }
   | { type: 'calendar.sync'; job_id: string; account_id: string; calendar_id: string; synced_events: number; full_sync: boolean; timestamp: string }
   | { type: 'claude.output'; job_id: string; session_id: string | null; stream: 'stdout' | 'stderr'; line?: string; message?: Record<string, unknown> }

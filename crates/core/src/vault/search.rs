@@ -76,7 +76,11 @@ fn accumulate_all(
         return;
     }
     let half = bounds.partition_point(|b| b.0 < bytes.len() / 2).max(1);
-    let split = bounds[half].0;
+    // One huge note at the end: nothing to split.
+    let Some(&(split, _)) = bounds.get(half) else {
+        accumulate(bytes, 0, bounds, finder, weight, scores);
+        return;
+    };
     let (left_scores, right_scores) = scores.split_at_mut(half);
     let (left_bounds, right_bounds) = bounds.split_at(half);
     std::thread::scope(|scope| {
@@ -160,4 +164,58 @@ pub fn search(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::vault::index::{hash_bytes, NoteEntry};
+
+    fn snapshot(notes: &[(&str, String)]) -> Snapshot {
+        let notes = notes
+            .iter()
+            .map(|(rel, text)| {
+                Arc::new(NoteEntry::new(
+                    (*rel).into(),
+                    text.clone(),
+                    1,
+                    text.len() as i64,
+                    hash_bytes(text.as_bytes()),
+                ))
+            })
+            .collect();
+        Snapshot::build(notes, None)
+    }
+
+    #[test]
+    fn large_vaults_count_the_same_in_two_halves() {
+        // Over the parallel threshold, with a match right at the split and one huge last note.
+        let big = "ab ".repeat(2 << 20);
+        let s = snapshot(&[
+            ("a.md", "ab".into()),
+            ("b.md", big.clone()),
+            ("c.md", "abab".into()),
+            ("d.md", big.clone()),
+        ]);
+        let hits = search(&s, "", Path::new("/v"), &["ab".into()], 0);
+        let scores: Vec<(String, u64)> = hits
+            .into_iter()
+            .map(|h| (h.relative_path, h.score))
+            .collect();
+        assert_eq!(
+            scores,
+            [
+                ("b".to_string(), 2 << 20),
+                ("d".to_string(), 2 << 20),
+                ("c".to_string(), 2),
+                ("a".to_string(), 1)
+            ]
+        );
+        let s = snapshot(&[("a.md", "x".into()), ("z.md", big)]);
+        let hits = search(&s, "", Path::new("/v"), &["ab".into()], 0);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].score, 2 << 20);
+    }
 }
