@@ -8,7 +8,8 @@
 // in 100 folders (10 top folders × 10 subfolders). Measured:
 //   first_index_ms     first `searchNotes` on the new vault: registration, walk, read, SQLite
 //                      commit (rows + FTS5 trigram), in-memory copy, and the search itself
-//   rescan_ms          a `vault.scan` job with nothing changed (create → terminal job.status event)
+//   rescan_ms          a `vault.scan` job with nothing changed (create → terminal job.status
+//                      event), 5 times
 //   reopen_first_ms    after close + reopen: the first `searchNotes` (index loaded from SQLite,
 //                      vault re-stat'ed, watcher started)
 //   edit_visible_ms    an external write (fs.writeFileSync) → the `vault.changed` event naming it
@@ -47,21 +48,72 @@ function rng(seed) {
   };
 }
 
-function generate(root) {
+// Two vocabularies: `dense` (the 54 words above: every query word is in every note, the worst
+// case for counting, which must visit every match) and `zipf` (those 54 words plus 5,000
+// generated Korean and English words drawn with a Zipf law, as real text: a query word is in
+// some notes only).
+function vocabulary(kind, r) {
+  if (kind === 'dense') {
+    return {
+      pick: () => {
+        const list = r() < 0.5 ? KO : EN;
+        return list[Math.floor(r() * list.length)];
+      },
+    };
+  }
+  const words = [...EN, ...KO];
+  const syllables = '가나다라마바사아자차카타파하거너더러머버서어저처커터퍼허고노도로모보소오조초코토포호구누두루무부수우주추쿠투푸후';
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  for (let i = 0; words.length < 5054; i += 1) {
+    if (i % 2) {
+      let w = '';
+      for (let k = 0; k < 2 + (i % 3); k += 1) w += syllables[Math.floor(r() * syllables.length)];
+      words.push(w);
+    } else {
+      let w = '';
+      for (let k = 0; k < 4 + (i % 6); k += 1) w += letters[Math.floor(r() * 26)];
+      words.push(w);
+    }
+  }
+  // Zipf: weight 1/rank; a cumulative table searched by bisection.
+  const cumulative = [];
+  let total = 0;
+  for (let i = 0; i < words.length; i += 1) {
+    total += 1 / (i + 1);
+    cumulative.push(total);
+  }
+  return {
+    pick: () => {
+      const x = r() * total;
+      let lo = 0;
+      let hi = cumulative.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cumulative[mid] < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return words[lo];
+    },
+    words,
+  };
+}
+
+function generate(root, kind) {
   const r = rng(7);
-  const pick = (list) => list[Math.floor(r() * list.length)];
+  const vocab = vocabulary(kind, r);
   for (let i = 0; i < NOTES; i += 1) {
     const dir = path.join(root, `area-${i % 10}`, `topic-${Math.floor(i / 10) % 10}`);
     fs.mkdirSync(dir, { recursive: true });
     const eol = i % 7 === 0 ? '\r\n' : '\n';
-    let text = `# ${pick(EN)} ${pick(KO)} ${i}${eol}${eol}`;
+    let text = `# ${vocab.pick()} ${vocab.pick()} ${i}${eol}${eol}`;
     while (Buffer.byteLength(text) < 2000) {
       let line = '- ';
-      for (let w = 0; w < 12; w += 1) line += `${r() < 0.5 ? pick(KO) : pick(EN)} `;
+      for (let w = 0; w < 12; w += 1) line += `${vocab.pick()} `;
       text += line.trimEnd() + eol;
     }
     fs.writeFileSync(path.join(dir, `note-${i}.md`), text);
   }
+  return vocab;
 }
 
 function pct(values, p) {
@@ -107,14 +159,13 @@ function dbSize(dataDir) {
   return total;
 }
 
-async function main() {
+async function scenario(kind) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'enttok-bench-vault-'));
   const root = path.join(work, 'vault');
   const dataDir = path.join(work, 'data');
-  const keepAlive = setInterval(() => {}, 1000);
-  const out = { notes: NOTES };
+  const out = { vocabulary: kind, notes: NOTES };
   try {
-    generate(root);
+    const vocab = generate(root, kind);
     if (global.gc) global.gc();
     const rss0 = process.memoryUsage().rss;
     let backend = await Backend.open({ dataDir, scheduler: false });
@@ -136,10 +187,14 @@ async function main() {
       }
     };
 
-    t0 = process.hrtime.bigint();
-    const { job_id } = await backend.createJob({ type: 'vault.scan', payload: { vault_path: root } });
-    await waitEvent((e) => e.type === 'job.status' && e.job_id === job_id && e.status !== 'running');
-    out.rescan_ms = Math.round(ms(t0));
+    const rescans = [];
+    for (let i = 0; i < 5; i += 1) {
+      t0 = process.hrtime.bigint();
+      const { job_id } = await backend.createJob({ type: 'vault.scan', payload: { vault_path: root } });
+      await waitEvent((e) => e.type === 'job.status' && e.job_id === job_id && e.status !== 'running');
+      rescans.push(ms(t0));
+    }
+    out.rescan_ms = { p50: Math.round(pct(rescans, 50)), min: Math.round(Math.min(...rescans)) };
 
     const visible = [];
     for (let i = 0; i < 10; i += 1) {
@@ -154,11 +209,19 @@ async function main() {
     }
     out.edit_visible_ms = { p50: Math.round(pct(visible, 50)), max: Math.round(Math.max(...visible)) };
 
-    const one = ['검색', 'meeting', '배포', 'deploy', 'customer', '피드백', 'todo', 'release'];
-    const three = ['검색 기능 회의', 'meeting review plan', '배포 deploy 고객', 'daily 노트 summary'];
+    // Dense: the common words. Zipf: words of rank 30 to 3,200 (rank 1 is in every note, as
+    // "the"; a search box gets rarer words), Korean and English.
+    const ranked = (ranks) => ranks.map((k) => vocab.words[k]);
+    const one = kind === 'dense'
+      ? ['검색', 'meeting', '배포', 'deploy', 'customer', '피드백', 'todo', 'release']
+      : ranked([30, 41, 60, 101, 200, 401, 800, 1601, 3200]);
+    const three = kind === 'dense'
+      ? ['검색 기능 회의', 'meeting review plan', '배포 deploy 고객', 'daily 노트 summary']
+      : [ranked([30, 61, 400]), ranked([41, 200, 1601]), ranked([101, 800, 3200]), ranked([35, 45, 90])].map((w) => w.join(' '));
+    out.queries = { one: one.slice(0, 3), three: three.slice(0, 2) };
     out.search_one_word = await timeSearches(backend, root, one, RUNS);
     out.search_three_words = await timeSearches(backend, root, three, RUNS);
-    out.search_rare_word = await timeSearches(backend, root, ['edited3x', 'nothing-here'], RUNS);
+    out.search_absent_word = await timeSearches(backend, root, ['nothing-here', 'zzqqy'], RUNS);
     out.app_one_word_p50_ms = await timeApp(root, one, APP_RUNS);
     out.app_three_words_p50_ms = await timeApp(root, three, APP_RUNS);
 
@@ -169,10 +232,20 @@ async function main() {
     out.reopen_first_ms = Math.round(ms(t0));
     await backend.close();
   } finally {
-    clearInterval(keepAlive);
     fs.rmSync(work, { recursive: true, force: true });
   }
-  console.log(JSON.stringify(out, null, 2));
+  return out;
+}
+
+async function main() {
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    const kinds = process.argv.includes('--dense-only') ? ['dense'] : ['zipf', 'dense'];
+    for (const kind of kinds) console.log(JSON.stringify(await scenario(kind), null, 2));
+    console.log(`load average: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} cores)`);
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 main().catch((e) => {

@@ -138,11 +138,13 @@ pub fn search(
     let mut hits: Vec<usize> = (0..n)
         .filter(|&i| scores[i] > 0 && snapshot.notes[i].rel.starts_with(prefix))
         .collect();
-    // Score desc, mtime desc, then walk order (the index order; the sort is stable).
-    hits.sort_by(|&a, &b| {
+    // Score desc, mtime desc, then walk order (the index order, so the index itself breaks
+    // the last tie and an unstable sort gives the app's stable order).
+    hits.sort_unstable_by(|&a, &b| {
         scores[b]
             .cmp(&scores[a])
             .then(snapshot.notes[b].mtime_ms.cmp(&snapshot.notes[a].mtime_ms))
+            .then(a.cmp(&b))
     });
     if limit > 0 && hits.len() as i64 > limit {
         hits.truncate(limit as usize);
