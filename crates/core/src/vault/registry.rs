@@ -217,6 +217,11 @@ impl VaultState {
                 Ok::<(), Error>(())
             })
             .await?;
+        // Closed while this vault loaded: its watcher must not outlive the backend.
+        if self.is_closed() {
+            lock(&vault.watch).take();
+            return Err(Error::Closed);
+        }
         Ok(vault)
     }
 }
