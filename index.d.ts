@@ -130,6 +130,10 @@ export interface Settings {
   claude_session_max_messages: number
   claude_session_max_chars: number
   claude_output_cap_bytes: number
+  /** Vault-relative daily notes folder (default `daily`). */
+  daily_notes_folder: string
+  /** Daily note template; `{{date}}` is replaced (default: the app's template). */
+  daily_note_template: string
   /** Repositories for commits (trimmed, normalised, de-duplicated on save). */
   github_repo_paths: string[]
   /** 0 or >= 300; default 900. */
@@ -142,11 +146,12 @@ export type BackendEvent =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; timestamp: string; meta: Record<string, unknown> | null }
   | { type: 'job.created'; job_id: string; job_type: string; status: 'queued'; timestamp: string }
   | { type: 'job.status'; job_id: string; status: Exclude<JobStatus, 'queued'> }
-  | { type: 'job.progress'; job_id: string; progress: number; stage?: 'fetching_calendars' | 'fetching_events' }
+  | { type: 'job.progress'; job_id: string; progress: number; stage?: 'fetching_calendars' | 'fetching_events' | 'walking' | 'reading' | 'indexing' }
   | { type: 'activity.sync'; source: 'jira' | 'confluence'; account_id: string; synced_events: number; timestamp: string }
   | { type: 'calendar.sync'; job_id: string; account_id: string; calendar_id: string; synced_events: number; full_sync: boolean; timestamp: string }
   | { type: 'claude.output'; job_id: string; session_id: string | null; stream: 'stdout' | 'stderr'; line?: string; message?: Record<string, unknown> }
   | { type: 'oauth.completed'; provider: 'google'; state: string; ok: boolean; account_id: string | null; email: string | null; error: string | null; timestamp: string }
+  | { type: 'vault.changed'; vault_path: string; changed: string[]; deleted: string[]; timestamp: string }
   | { type: 'lagged'; missed: number; timestamp: string }
 
 export interface JobContext {
@@ -272,6 +277,34 @@ export interface AtlassianAccount {
   has_token: boolean
 }
 
+// Vault (CONTRACT.md §17)
+
+/** A note of a folder listing (the app's `NoteInfo`, snake_case). */
+export interface NoteInfo {
+  /** `encodeURIComponent` of the title (the path relative to the folder, without `.md`). */
+  id: string
+  title: string
+  file_path: string
+  /** The file's mtime, `YYYY-MM-DDTHH:MM:SS.mmmZ`. */
+  updated_at: string
+}
+
+/** One result of `searchNotes`: the app's result with snake_case keys. */
+export interface NoteSearchHit extends NoteInfo {
+  /** Title matches × 5 + content matches (non-overlapping, every query token counted). */
+  score: number
+  /** Excerpt around the earliest match; null when only the title matched. */
+  snippet: string | null
+  /** Path relative to the searched folder, `/` separators, without `.md`. */
+  relative_path: string
+}
+
+export interface NoteSearchAnswer {
+  /** The trimmed query, case kept. */
+  query: string
+  results: NoteSearchHit[]
+}
+
 export interface ActivityEvent {
   id: string
   source: string
@@ -349,6 +382,25 @@ export declare class Backend {
 
   listActivityEvents(query: { start: Time; end: Time; sources?: List; limit?: number }): Promise<ActivityEvent[]>
 
+  // Vault (CONTRACT.md §17). Paths are absolute. The first call naming a vault folder registers
+  // and indexes it; later searches answer from the index (kept current by a file watcher).
+  /** The app's `searchNotes` results, from the index. `limit` default 200; 0 or less: no limit. */
+  searchNotes(input: { vault_path: string; query?: string; limit?: number | null }): Promise<NoteSearchAnswer>
+  /** The `*.md` files of the folder itself (no recursion), newest first. */
+  listNotes(folderPath: string): Promise<NoteInfo[]>
+  /** Writes `# title\n\n` to `<folder>/<title>.md`; E_CONFLICT when it exists unless `overwrite`. */
+  createNote(folderPath: string, title: string, options?: { overwrite?: boolean }): Promise<NoteInfo>
+  /** The file of a note id, or null (missing, malformed id, or outside the folder). */
+  getNotePath(folderPath: string, noteId: string): Promise<string | null>
+  /** A file inside a registered vault (E_INVALID_INPUT outside, after resolving links). */
+  readNote(path: string): Promise<{ path: string; content: string; updated_at: string }>
+  /** Atomic write (temporary file, fsync, rename) inside a registered vault; the index is updated before it resolves. */
+  writeNote(path: string, content: string): Promise<{ path: string; updated_at: string }>
+  dailyNotePath(vaultPath: string, date: string): Promise<string>
+  /** Creates the daily note from the template unless it exists (`created: false`, untouched). */
+  createDailyNote(vaultPath: string, date: string): Promise<{ file_path: string; created: boolean }>
+  /** Dates (`YYYY-MM-DD`) that have a daily note, sorted. */
+  listDailyNoteDates(vaultPath: string): Promise<string[]>
   // GitHub and suggestions (CONTRACT.md §18-§19)
   /** `gh --version` and `gh auth status --json hosts`, with the app's error strings. */
   githubStatus(): Promise<GithubStatus>

@@ -550,6 +550,19 @@ class Backend {
   // Activity
   listActivityEvents(query) { return this.#call('listActivityEvents', query); }
 
+  // Vault (CONTRACT.md §17): positional arguments become the HTTP body/query object.
+  searchNotes(input) { return this.#call('searchNotes', input); }
+  listNotes(folderPath) { return this.#call('listNotes', { folder_path: folderPath }); }
+  createNote(folderPath, title, options) {
+    const overwrite = options == null ? undefined : options.overwrite;
+    return this.#call('createNote', { folder_path: folderPath, title, overwrite });
+  }
+  getNotePath(folderPath, noteId) { return this.#call('getNotePath', { folder_path: folderPath, note_id: noteId }); }
+  readNote(path) { return this.#call('readNote', { path }); }
+  writeNote(path, content) { return this.#call('writeNote', { path, content }); }
+  dailyNotePath(vaultPath, date) { return this.#call('dailyNotePath', { vault_path: vaultPath, date }); }
+  createDailyNote(vaultPath, date) { return this.#call('createDailyNote', { vault_path: vaultPath, date }); }
+  listDailyNoteDates(vaultPath) { return this.#call('listDailyNoteDates', { vault_path: vaultPath }); }
   // GitHub and suggestions (CONTRACT.md §18-§19)
   githubStatus() { return this.#call('githubStatus'); }
   githubDailySummary(query) { return this.#call('githubDailySummary', query === undefined ? {} : query); }

@@ -182,6 +182,17 @@ async fn dispatch_json(shared: &Arc<Shared>, op: &str, args: &Args) -> Result<St
         "syncGithub" => to_json(b.sync_github(args.value(0)).await?),
         "activityStream" => to_json(b.activity_stream(args.value(0)).await?),
         "generateSuggestion" => to_json(b.generate_suggestion(args.value(0)).await?),
+        // Vault (CONTRACT.md §17): index.js builds the body/query object from the positional
+        // arguments, so both surfaces share the facade's validation.
+        "searchNotes" => to_json(b.search_notes(args.value(0)).await?),
+        "listNotes" => to_json(b.list_notes(args.value(0)).await?),
+        "createNote" => to_json(b.create_note(args.value(0)).await?),
+        "getNotePath" => to_json(b.get_note_path(args.value(0)).await?),
+        "readNote" => to_json(b.read_note(args.value(0)).await?),
+        "writeNote" => to_json(b.write_note(args.value(0)).await?),
+        "dailyNotePath" => to_json(b.daily_note_path(args.value(0)).await?),
+        "createDailyNote" => to_json(b.create_daily_note(args.value(0)).await?),
+        "listDailyNoteDates" => to_json(b.list_daily_note_dates(args.value(0)).await?),
         "stopHttp" => stop_http(shared).await,
         other => {
             b.check_open()?;

@@ -46,6 +46,8 @@ struct Inner {
     calendar: Arc<crate::calendar::CalendarState>,
     /// GitHub's per-backend state (CONTRACT.md §18).
     github: Arc<crate::github::GithubState>,
+    /// Loaded vaults, their in-memory indexes and watchers (CONTRACT.md §17).
+    vault: Arc<crate::vault::VaultState>,
 }
 
 /// `GET /status` (CONTRACT.md §4.1).
@@ -185,6 +187,8 @@ impl Backend {
         let calendar = crate::calendar::CalendarState::new();
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
+        let vault = crate::vault::VaultState::new(Arc::clone(&store), Arc::clone(&bus), &jobs);
+        crate::vault::jobs::register(&jobs, &vault);
 
         if let Some(key) = config.secret_key {
             store
@@ -222,6 +226,7 @@ impl Backend {
                 lock_file: Mutex::new(Some(lock_file)),
                 calendar,
                 github,
+                vault,
             }),
         })
     }
@@ -237,6 +242,7 @@ impl Backend {
                 inner.scheduler.stop();
                 inner.calendar.shutdown();
                 inner.github.shutdown();
+                inner.vault.shutdown();
                 // Errors while shutting down are reported as log events; close always finishes.
                 if let Err(err) = inner.jobs.shutdown().await {
                     inner
@@ -316,6 +322,11 @@ impl Backend {
     /// The GitHub module's state.
     pub(crate) fn github_state(&self) -> &Arc<crate::github::GithubState> {
         &self.inner.github
+    }
+
+    /// The vault module's state.
+    pub fn vault_state(&self) -> &Arc<crate::vault::VaultState> {
+        &self.inner.vault
     }
 
     /// `GET /health`.

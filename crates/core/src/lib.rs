@@ -44,6 +44,7 @@ pub mod testing;
 pub mod time;
 pub mod unwind;
 pub mod validate;
+pub mod vault;
 
 pub use backend::{Backend, Status};
 pub use config::{Config, Endpoints};

@@ -112,6 +112,14 @@ pub enum Event {
         error: Option<String>,
         timestamp: String,
     },
+    /// The note index took a change (CONTRACT.md §17): relative paths, `/` separators.
+    #[serde(rename = "vault.changed")]
+    VaultChanged {
+        vault_path: String,
+        changed: Vec<String>,
+        deleted: Vec<String>,
+        timestamp: String,
+    },
     #[serde(rename = "lagged")]
     Lagged { missed: u64, timestamp: String },
 }

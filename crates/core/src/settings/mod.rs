@@ -20,6 +20,10 @@ pub struct Settings {
     pub claude_session_max_messages: i64,
     pub claude_session_max_chars: i64,
     pub claude_output_cap_bytes: i64,
+    /// The vault-relative daily notes folder (CONTRACT.md §17).
+    pub daily_notes_folder: String,
+    /// The daily note template; `{{date}}` is replaced (CONTRACT.md §17).
+    pub daily_note_template: String,
     /// Repositories whose commits GitHub activity reads (CONTRACT.md §18).
     pub github_repo_paths: Vec<String>,
     /// Period of `connector.github.sync`; 0 = not scheduled (CONTRACT.md §18).
@@ -27,6 +31,9 @@ pub struct Settings {
     /// The instruction of `suggest.generate` (CONTRACT.md §19).
     pub summarize_prompt: String,
 }
+
+/// The app's default daily note template (reference A.1, `store.ts:50-66`).
+pub const DEFAULT_DAILY_NOTE_TEMPLATE: &str = "---\ndate: {{date}}\ntags: [daily]\n---\n\n# {{date}}\n\n## Today's Tasks\n\n-\n\n## Tomorrow's Plan\n\n-\n\n## Notes\n";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -37,6 +44,8 @@ impl Default for Settings {
             claude_session_max_messages: 20,
             claude_session_max_chars: 12000,
             claude_output_cap_bytes: 1_048_576,
+            daily_notes_folder: "daily".into(),
+            daily_note_template: DEFAULT_DAILY_NOTE_TEMPLATE.into(),
             github_repo_paths: Vec::new(),
             github_sync_interval_sec: 900,
             summarize_prompt: crate::suggest::DEFAULT_SUMMARIZE_PROMPT.to_string(),
@@ -62,6 +71,8 @@ const RULES: &[(&str, Rule)] = &[
     ("claude_session_max_messages", Rule::AtLeast(1)),
     ("claude_session_max_chars", Rule::AtLeast(1)),
     ("claude_output_cap_bytes", Rule::AtLeast(1024)),
+    ("daily_notes_folder", Rule::Text),
+    ("daily_note_template", Rule::Text),
     ("github_repo_paths", Rule::PathList),
     ("github_sync_interval_sec", Rule::ZeroOrAtLeast(300)),
     ("summarize_prompt", Rule::Text),
@@ -79,6 +90,14 @@ impl Settings {
             }
             ("summarize_prompt", Value::String(text)) => {
                 self.summarize_prompt = text.clone();
+                return;
+            }
+            ("daily_notes_folder", Value::String(text)) => {
+                self.daily_notes_folder = text.clone();
+                return;
+            }
+            ("daily_note_template", Value::String(text)) => {
+                self.daily_note_template = text.clone();
                 return;
             }
             _ => {}

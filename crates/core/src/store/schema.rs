@@ -126,8 +126,38 @@ const MIGRATION_4: &str = r#"
 DROP INDEX IF EXISTS idx_jobs_queue;
 "#;
 
+/// Migration 5: reserved for memory (issue 14); the merger replaces this placeholder.
+const MIGRATION_5: &str = "";
+
+/// Migration 6: the notes vault (CONTRACT.md §17). `vaults` are registered folders (canonical
+/// paths); `vault_notes` one row per indexed note (relative path with `/`, title, Node-style
+/// mtime in ms, size, SHA-256, the content); `vault_notes_fts` the FTS5 `trigram` index of the
+/// JS-lower-cased title and content (rowid = `note_id`; contentless: the text lives in
+/// `vault_notes`; `detail=none`: no positions, so a `MATCH` gives candidates that hold every
+/// trigram of a token, which the exact count then checks — a fraction of the size).
+const MIGRATION_6: &str = r#"
+CREATE TABLE IF NOT EXISTS vaults (
+  vault_id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+  last_scan_at TEXT, embedding_model TEXT);
+CREATE TABLE IF NOT EXISTS vault_notes (
+  note_id INTEGER PRIMARY KEY, vault_id INTEGER NOT NULL, rel_path TEXT NOT NULL,
+  title TEXT NOT NULL, mtime_ms INTEGER NOT NULL, size INTEGER NOT NULL,
+  content_hash TEXT NOT NULL, content TEXT NOT NULL, indexed_at TEXT NOT NULL,
+  UNIQUE (vault_id, rel_path));
+CREATE VIRTUAL TABLE IF NOT EXISTS vault_notes_fts USING fts5(
+  title, content, content='', contentless_delete=1, detail=none,
+  tokenize='trigram case_sensitive 1');
+"#;
+
 /// The migrations in order; entry `i` brings the database to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+];
 
 /// The schema version a fully migrated database has.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod meta;
 pub mod settings;
 pub mod suggest;
+pub mod vault;
 
 /// Every route the server answers, in matching order.
 pub fn all() -> Vec<Route> {
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Route> {
     // GitHub and suggestions (CONTRACT.md §18-§19)
     routes.extend(github::routes());
     routes.extend(suggest::routes());
+    routes.extend(vault::routes());
     routes.extend(meta::routes());
     routes
 }

@@ -4,6 +4,7 @@ use enttok_core::Result;
 use serde_json::Value;
 
 use crate::router::{Call, Route};
+
 use crate::schema::{array, integer, object, object_with, string};
 use crate::Reply;
 
@@ -20,6 +21,9 @@ const KEYS: [&str; 6] = [
 
 fn settings_schema(all_required: bool) -> Value {
     let mut props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    // The notes vault's settings (CONTRACT.md §17).
+    props.push(("daily_notes_folder", string()));
+    props.push(("daily_note_template", string()));
     // GitHub and suggestions (CONTRACT.md §18-§19).
     props.push(("github_repo_paths", array(string())));
     props.push(("github_sync_interval_sec", integer()));

@@ -1,0 +1,223 @@
+//! `searchNotes` over a [`Snapshot`]: the app's algorithm (reference A.4) with its exact
+//! results — tokens, scores (title × 5 + content, non-overlapping, duplicate tokens counted
+//! again), snippets, order and limit — without touching the disk.
+
+use std::path::Path;
+
+use memchr::memmem::Finder;
+use serde::Serialize;
+
+use super::index::Snapshot;
+use super::text::{basename, encode_uri_component, iso_ms, snippet, strip_md_ci};
+
+/// Title matches weigh this much (`TITLE_MATCH_WEIGHT`).
+pub const TITLE_WEIGHT: u64 = 5;
+/// `DEFAULT_SEARCH_LIMIT`.
+pub const DEFAULT_LIMIT: i64 = 200;
+
+/// One result (CONTRACT.md §17.1; the app's camelCase keys in snake_case).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SearchHit {
+    pub id: String,
+    pub title: String,
+    pub file_path: String,
+    pub updated_at: String,
+    pub score: u64,
+    pub snippet: Option<String>,
+    pub relative_path: String,
+}
+
+/// The answer of `searchNotes`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SearchAnswer {
+    /// The trimmed query, case kept.
+    pub query: String,
+    pub results: Vec<SearchHit>,
+}
+
+/// Adds `weight × non-overlapping count` of `finder` in each note of `text` (notes are the
+/// ranges `bounds`, in order, separated by `\n`). `find_iter` reports leftmost
+/// non-overlapping matches, exactly the app's `indexOf` loop.
+fn accumulate(
+    text: &[u8],
+    base: usize,
+    bounds: &[(usize, usize)],
+    finder: &Finder<'_>,
+    weight: u64,
+    scores: &mut [u64],
+) {
+    let mut note = 0;
+    for i in finder.find_iter(text) {
+        let pos = base + i;
+        while note < bounds.len() && bounds[note].1 <= pos {
+            note += 1;
+        }
+        if note < bounds.len() && pos >= bounds[note].0 {
+            scores[note] += weight;
+        }
+    }
+}
+
+/// Texts larger than this are counted by two threads, each over half of the notes.
+const PARALLEL_BYTES: usize = 4 << 20;
+
+/// [`accumulate`] over the whole of `text`, split in two halves (at a note boundary) counted
+/// in parallel when the text is large.
+fn accumulate_all(
+    text: &str,
+    bounds: &[(usize, usize)],
+    finder: &Finder<'_>,
+    weight: u64,
+    scores: &mut [u64],
+) {
+    let bytes = text.as_bytes();
+    if bytes.len() < PARALLEL_BYTES || bounds.len() < 2 {
+        accumulate(bytes, 0, bounds, finder, weight, scores);
+        return;
+    }
+    let half = bounds.partition_point(|b| b.0 < bytes.len() / 2).max(1);
+    // One huge note at the end: nothing to split.
+    let Some(&(split, _)) = bounds.get(half) else {
+        accumulate(bytes, 0, bounds, finder, weight, scores);
+        return;
+    };
+    let (left_scores, right_scores) = scores.split_at_mut(half);
+    let (left_bounds, right_bounds) = bounds.split_at(half);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            accumulate(
+                &bytes[split..],
+                split,
+                right_bounds,
+                finder,
+                weight,
+                right_scores,
+            )
+        });
+        accumulate(&bytes[..split], 0, left_bounds, finder, weight, left_scores);
+    });
+}
+
+/// Searches the notes under `prefix` (`""` for the whole vault, else `sub/dir/`) of a
+/// snapshot. `root` is the folder as the caller gave it: file paths are built from it, ids
+/// and relative paths are relative to it. `limit <= 0` means no limit.
+pub fn search(
+    snapshot: &Snapshot,
+    prefix: &str,
+    root: &Path,
+    tokens: &[String],
+    limit: i64,
+) -> Vec<SearchHit> {
+    let n = snapshot.notes.len();
+    let mut scores = vec![0u64; n];
+    // Duplicate tokens add their counts again: count each distinct token once, weighted.
+    let mut distinct: Vec<(&str, u64)> = Vec::new();
+    for t in tokens {
+        match distinct.iter_mut().find(|(d, _)| *d == t.as_str()) {
+            Some((_, k)) => *k += 1,
+            None => distinct.push((t.as_str(), 1)),
+        }
+    }
+    for (token, times) in &distinct {
+        let finder = Finder::new(token.as_bytes());
+        accumulate_all(
+            &snapshot.titles,
+            &snapshot.title_bounds,
+            &finder,
+            TITLE_WEIGHT * times,
+            &mut scores,
+        );
+        accumulate_all(
+            &snapshot.lower,
+            &snapshot.bounds,
+            &finder,
+            *times,
+            &mut scores,
+        );
+    }
+    let mut hits: Vec<usize> = (0..n)
+        .filter(|&i| scores[i] > 0 && snapshot.notes[i].rel.starts_with(prefix))
+        .collect();
+    // Score desc, mtime desc, then walk order (the index order, so the index itself breaks
+    // the last tie and an unstable sort gives the app's stable order).
+    hits.sort_unstable_by(|&a, &b| {
+        scores[b]
+            .cmp(&scores[a])
+            .then(snapshot.notes[b].mtime_ms.cmp(&snapshot.notes[a].mtime_ms))
+            .then(a.cmp(&b))
+    });
+    if limit > 0 && hits.len() as i64 > limit {
+        hits.truncate(limit as usize);
+    }
+    hits.into_iter()
+        .map(|i| {
+            let note = &snapshot.notes[i];
+            let sub = &note.rel[prefix.len()..];
+            let rel_id = strip_md_ci(sub);
+            let (s, e) = snapshot.bounds[i];
+            SearchHit {
+                id: encode_uri_component(rel_id),
+                title: basename(rel_id).to_string(),
+                file_path: super::files::display(&root.join(sub)),
+                updated_at: iso_ms(note.mtime_ms),
+                score: scores[i],
+                snippet: snippet(&note.content, &snapshot.lower[s..e], tokens),
+                relative_path: rel_id.to_string(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::vault::index::{hash_bytes, NoteEntry};
+
+    fn snapshot(notes: &[(&str, String)]) -> Snapshot {
+        let notes = notes
+            .iter()
+            .map(|(rel, text)| {
+                Arc::new(NoteEntry::new(
+                    (*rel).into(),
+                    text.clone(),
+                    1,
+                    text.len() as i64,
+                    hash_bytes(text.as_bytes()),
+                ))
+            })
+            .collect();
+        Snapshot::build(notes, None)
+    }
+
+    #[test]
+    fn large_vaults_count_the_same_in_two_halves() {
+        // Over the parallel threshold, with a match right at the split and one huge last note.
+        let big = "ab ".repeat(2 << 20);
+        let s = snapshot(&[
+            ("a.md", "ab".into()),
+            ("b.md", big.clone()),
+            ("c.md", "abab".into()),
+            ("d.md", big.clone()),
+        ]);
+        let hits = search(&s, "", Path::new("/v"), &["ab".into()], 0);
+        let scores: Vec<(String, u64)> = hits
+            .into_iter()
+            .map(|h| (h.relative_path, h.score))
+            .collect();
+        assert_eq!(
+            scores,
+            [
+                ("b".to_string(), 2 << 20),
+                ("d".to_string(), 2 << 20),
+                ("c".to_string(), 2),
+                ("a".to_string(), 1)
+            ]
+        );
+        let s = snapshot(&[("a.md", "x".into()), ("z.md", big)]);
+        let hits = search(&s, "", Path::new("/v"), &["ab".into()], 0);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].score, 2 << 20);
+    }
+}
