@@ -43,6 +43,8 @@ struct Inner {
     lock_file: Mutex<Option<File>>,
     /// Pending Google OAuth flows and the HTTP adapter's port (in memory, CONTRACT.md §8.1).
     calendar: Arc<crate::calendar::CalendarState>,
+    /// Memory's embedder, MCP endpoint and background tasks (CONTRACT.md §15, §16).
+    memory: Arc<crate::memory::MemoryState>,
 }
 
 /// `GET /status` (CONTRACT.md §4.1).
@@ -140,6 +142,8 @@ impl Backend {
         let calendar = crate::calendar::CalendarState::new();
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
+        let memory = crate::memory::MemoryState::new();
+        crate::memory::register(&jobs, &memory);
 
         if let Some(key) = config.secret_key {
             store
@@ -159,6 +163,13 @@ impl Backend {
         if config.scheduler {
             scheduler.start(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&jobs));
         }
+        crate::memory::jobs::start(
+            Arc::clone(&store),
+            Arc::clone(&bus),
+            Arc::clone(&jobs),
+            Arc::clone(&memory),
+            config.scheduler,
+        );
         Ok(Backend {
             inner: Arc::new(Inner {
                 config,
@@ -171,6 +182,7 @@ impl Backend {
                 close_done: tokio::sync::OnceCell::new(),
                 lock_file: Mutex::new(Some(lock_file)),
                 calendar,
+                memory,
             }),
         })
     }
@@ -184,6 +196,7 @@ impl Backend {
             .close_done
             .get_or_init(|| async move {
                 inner.scheduler.stop();
+                inner.memory.stop.cancel();
                 inner.calendar.shutdown();
                 // Errors while shutting down are reported as log events; close always finishes.
                 if let Err(err) = inner.jobs.shutdown().await {
@@ -259,6 +272,11 @@ impl Backend {
     /// The calendar module's in-memory state.
     pub(crate) fn calendar_state(&self) -> &Arc<crate::calendar::CalendarState> {
         &self.inner.calendar
+    }
+
+    /// The memory module's in-memory state.
+    pub(crate) fn memory_state(&self) -> &Arc<crate::memory::MemoryState> {
+        &self.inner.memory
     }
 
     /// `GET /health`.

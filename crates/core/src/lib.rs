@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod memory;
 pub mod net;
 pub mod secrets;
 pub mod settings;

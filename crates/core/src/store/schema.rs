@@ -126,8 +126,18 @@ const MIGRATION_4: &str = r#"
 DROP INDEX IF EXISTS idx_jobs_queue;
 "#;
 
+/// Migration 5: the memory tables. Written in code (`crate::memory::schema`): it rewrites
+/// rows of the original before it rebuilds their FTS index.
+const MIGRATION_5: &str = "";
+
 /// The migrations in order; entry `i` brings the database to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+];
 
 /// The schema version a fully migrated database has.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -145,6 +155,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(ORIGINAL_DDL)?;
         }
         tx.execute_batch(sql)?;
+        if target == 5 {
+            crate::memory::schema::migrate(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {target}"))?;
         tx.commit()?;
     }
