@@ -20,6 +20,7 @@ pub mod confluence;
 pub mod health;
 pub mod jira;
 pub mod jobs;
+pub mod memory;
 pub mod meta;
 pub mod settings;
 
@@ -34,6 +35,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(jira::routes());
     routes.extend(confluence::routes());
     routes.extend(activity::routes());
+    routes.extend(memory::routes());
     routes.extend(meta::routes());
     routes
 }
