@@ -92,6 +92,7 @@ test('settings are validated, persisted and survive a reopen', async () => {
     claude_session_max_messages: 20,
     claude_session_max_chars: 12000,
     claude_output_cap_bytes: 1048576,
+    claude_mcp: true,
   });
   const updated = await backend.updateSettings({ claude_max_concurrent: 4, calendar_sync_interval_sec: 0 });
   assert.equal(updated.claude_max_concurrent, 4);

@@ -138,11 +138,11 @@ impl Backend {
         let jobs = JobSystem::new(Arc::clone(&store), Arc::clone(&bus), config.workers);
         jobs.register_builtin(jobs::DEMO, Arc::new(handlers::demo) as Handler);
         jobs.register_builtin(jobs::COMPACT, Arc::new(handlers::compact) as Handler);
-        crate::claude::register(&jobs, &config);
+        let memory = crate::memory::MemoryState::new();
+        crate::claude::register(&jobs, &config, &memory);
         let calendar = crate::calendar::CalendarState::new();
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
-        let memory = crate::memory::MemoryState::new();
         crate::memory::register(&jobs, &memory);
 
         if let Some(key) = config.secret_key {

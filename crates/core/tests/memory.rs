@@ -903,3 +903,70 @@ async fn mcp_tools_answer_like_the_original() {
     );
     b.close().await.unwrap();
 }
+
+/// The fake `claude` shows that a run received the MCP config and the allowed tools while HTTP
+/// runs and `claude_mcp` is on, and nothing otherwise.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_runs_get_the_mcp_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("fake-claude");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{0}/args'\n[ \"$3\" = --mcp-config ] && cat \"$4\" > '{0}/config'\necho ok\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = Config::new(dir.path().join("data"));
+    config.scheduler = false;
+    config.claude_path = Some(script);
+    let b = Backend::open(config).await.unwrap();
+    let run = |b: Backend| async move {
+        let job = b.spawn_claude(&json!({"prompt": "hi"})).await.unwrap();
+        let job = wait_final(&b, &job.job_id).await;
+        assert_eq!(job.status, "succeeded", "{:?}", job.error);
+        std::fs::read_to_string(dir_of(&b).join("../args")).unwrap()
+    };
+    fn dir_of(b: &Backend) -> std::path::PathBuf {
+        b.config().data_dir.clone()
+    }
+    assert_eq!(
+        run(b.clone()).await,
+        "--print\nhi\n",
+        "no HTTP: no MCP flags"
+    );
+    b.set_mcp_endpoint(Some((5555, "secret-token".into())));
+    let args = run(b.clone()).await;
+    let lines: Vec<&str> = args.lines().collect();
+    let file = dir.path().join("data").join("claude-mcp.json");
+    assert_eq!(
+        lines,
+        [
+            "--print",
+            "hi",
+            "--mcp-config",
+            file.to_str().unwrap(),
+            "--allowedTools",
+            "mcp__enttok-memory__search_memory_tool,mcp__enttok-memory__get_observations_tool,mcp__enttok-memory__timeline_tool,mcp__enttok-memory__memory_stats_tool"
+        ]
+    );
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config")).unwrap()).unwrap();
+    assert_eq!(seen, b.mcp_config().unwrap());
+    assert!(
+        !args.contains("secret-token"),
+        "the token is not on the command line"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    b.update_settings(&json!({"claude_mcp": false}))
+        .await
+        .unwrap();
+    assert_eq!(run(b.clone()).await, "--print\nhi\n", "claude_mcp off");
+    assert_eq!(b.get_settings().await.unwrap().claude_mcp, false);
+    b.close().await.unwrap();
+}

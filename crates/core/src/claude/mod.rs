@@ -32,13 +32,16 @@ pub(crate) struct ClaudeState {
     config: Config,
     /// Bounds the runs executing at once to `claude_max_concurrent`.
     limiter: limiter::Limiter,
+    /// Where the MCP memory server runs, for `--mcp-config` (CONTRACT.md §16).
+    memory: Arc<crate::memory::MemoryState>,
 }
 
 /// Registers the `claude.spawn` handler with a fresh per-backend state.
-pub fn register(jobs: &JobSystem, config: &Config) {
+pub fn register(jobs: &JobSystem, config: &Config, memory: &Arc<crate::memory::MemoryState>) {
     let state = Arc::new(ClaudeState {
         config: config.clone(),
         limiter: limiter::Limiter::default(),
+        memory: Arc::clone(memory),
     });
     let handler: Handler = Arc::new(move |ctx| {
         let state = Arc::clone(&state);

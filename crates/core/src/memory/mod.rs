@@ -100,3 +100,51 @@ pub(crate) fn register(jobs: &crate::jobs::JobSystem, state: &Arc<MemoryState>) 
     jobs.register_builtin(PROCESS_EVENTS, jobs::process_events(Arc::clone(state)));
     jobs.register_builtin(CHROMA_SYNC, embed::chroma_sync(Arc::clone(state)));
 }
+
+/// The file Claude runs read the MCP config from (owner-only: it holds the HTTP token, which
+/// must not show in a process listing the way a command-line argument would).
+pub const CLAUDE_MCP_FILE: &str = "claude-mcp.json";
+
+/// `--mcp-config <file> --allowedTools <the four tools>` while the HTTP adapter runs (setting
+/// `claude_mcp`, CONTRACT.md §16), else nothing. The file is rewritten for every run, so a
+/// restarted adapter's port and token are always the current ones.
+pub async fn claude_mcp_args(state: &MemoryState, data_dir: &std::path::Path) -> Vec<String> {
+    let Some((port, token)) = state.http() else {
+        return Vec::new();
+    };
+    let path = data_dir.join(CLAUDE_MCP_FILE);
+    let text = mcp::config(port, &token).to_string();
+    let target = path.clone();
+    let written = crate::store::run_blocking(move || {
+        write_private(&target, text.as_bytes())?;
+        Ok(())
+    })
+    .await;
+    if written.is_err() {
+        return Vec::new();
+    }
+    vec![
+        "--mcp-config".into(),
+        path.to_string_lossy().into_owned(),
+        "--allowedTools".into(),
+        mcp::allowed_tools().join(","),
+    ]
+}
+
+/// Writes a file readable by its owner only (replaced atomically).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+}

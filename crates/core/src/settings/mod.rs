@@ -20,6 +20,8 @@ pub struct Settings {
     pub claude_session_max_messages: i64,
     pub claude_session_max_chars: i64,
     pub claude_output_cap_bytes: i64,
+    /// Claude runs get the in-process MCP memory server while HTTP runs (CONTRACT.md §16).
+    pub claude_mcp: bool,
 }
 
 impl Default for Settings {
@@ -31,6 +33,7 @@ impl Default for Settings {
             claude_session_max_messages: 20,
             claude_session_max_chars: 12000,
             claude_output_cap_bytes: 1_048_576,
+            claude_mcp: true,
         }
     }
 }
@@ -40,6 +43,8 @@ enum Rule {
     AtLeast(i64),
     Between(i64, i64),
     ZeroOrAtLeast(i64),
+    /// A lax boolean, kept as 0 or 1.
+    Bool,
 }
 
 const RULES: &[(&str, Rule)] = &[
@@ -49,6 +54,7 @@ const RULES: &[(&str, Rule)] = &[
     ("claude_session_max_messages", Rule::AtLeast(1)),
     ("claude_session_max_chars", Rule::AtLeast(1)),
     ("claude_output_cap_bytes", Rule::AtLeast(1024)),
+    ("claude_mcp", Rule::Bool),
 ];
 
 impl Settings {
@@ -60,6 +66,7 @@ impl Settings {
             "claude_session_max_messages" => self.claude_session_max_messages = value,
             "claude_session_max_chars" => self.claude_session_max_chars = value,
             "claude_output_cap_bytes" => self.claude_output_cap_bytes = value,
+            "claude_mcp" => self.claude_mcp = value != 0,
             _ => {}
         }
     }
@@ -73,6 +80,19 @@ impl Settings {
 /// Checks one value against its rule; `Err` carries the 422 item.
 fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<i64, Value> {
     let loc = [json!("body"), json!(key)];
+    if let Rule::Bool = rule {
+        return crate::validate::parse_lax_bool(value)
+            .map(i64::from)
+            .ok_or_else(|| {
+                item(
+                    "bool_parsing",
+                    &loc,
+                    "Input should be a valid boolean, unable to interpret input",
+                    value.clone(),
+                    None,
+                )
+            });
+    }
     // Booleans are not integers here, even though JSON-wise `true` might pass a lax parser.
     let n = match value {
         Value::Bool(_) => None,

@@ -9,17 +9,28 @@ use crate::Reply;
 
 const TAG: &str = "settings";
 
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 7] = [
     "atlassian_sync_interval_sec",
     "calendar_sync_interval_sec",
     "claude_max_concurrent",
     "claude_session_max_messages",
     "claude_session_max_chars",
     "claude_output_cap_bytes",
+    "claude_mcp",
 ];
 
 fn settings_schema(all_required: bool) -> Value {
-    let props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    let props: Vec<(&str, Value)> = KEYS
+        .iter()
+        .map(|k| {
+            let kind = if *k == "claude_mcp" {
+                crate::schema::boolean()
+            } else {
+                integer()
+            };
+            (*k, kind)
+        })
+        .collect();
     if all_required {
         object(&props)
     } else {
