@@ -188,3 +188,39 @@ test('a search waits for the embedder off the JS thread and close does not hang 
   await backend.close();
   assert.ok(Date.now() - started < 8000, 'close honours the abort signal');
 });
+
+test('kill -9 in the middle of syncs leaves nothing half-written', async () => {
+  const { spawn } = require('node:child_process');
+  const path = require('node:path');
+  const { tempDir, Backend } = require('./helpers');
+  const dataDir = tempDir();
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'memory-crash-child.js'), dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  await waitFor(() => out.includes('synced'), { timeout: 20000, what: 'the child to sync' });
+  await new Promise((r) => setTimeout(r, 150));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  const backend = await Backend.open({ dataDir, scheduler: false });
+  try {
+    const { total_observations: total } = await backend.memoryStats();
+    assert.ok(total >= 1000, `at least the first sync: ${total}`);
+    assert.equal(total % 500, 0, 'whole transactions only: nothing half-written');
+    // Every observation is findable (its FTS row committed with it), and has its ledger row:
+    // syncing everything again creates nothing.
+    const found = await backend.searchMemory({ query: '회의록', search_mode: 'fts', limit: 100, days_back: 365 });
+    assert.equal(found.total, 100);
+    let again = 0;
+    for (let start = 0; start < total + 1000; start += 1000) {
+      const commits = Array.from({ length: 1000 }, (_, i) => {
+        const k = start + i + 1;
+        return { sha: k.toString(16).padStart(7, '0'), message: `commit ${k} 회의록 fix`, repository: 'o/r', createdAt: '2026-01-01T00:00:00Z' };
+      });
+      again += (await backend.syncGithubMemory({ commits })).total;
+    }
+    assert.equal((await backend.memoryStats()).total_observations, total + again);
+    assert.equal(again, 1000, 'exactly the next request\'s items were new');
+  } finally {
+    await backend.close();
+  }
+});
