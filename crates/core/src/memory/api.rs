@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::embed::{check_vectors, vector_search, Embedder};
+use super::embed::{check_vectors, Embedder};
 use super::input::{self, Mode, SearchInput};
 use super::jobs::{created, queue_chroma_sync, store_drafts};
 use super::observation::{snippet, Observation, Summary};
@@ -106,6 +106,7 @@ impl crate::Backend {
         if !self.store().write(move |c| sql::delete(c, &owned)).await? {
             return Err(not_found());
         }
+        self.memory_state().vectors_changed(|ix| ix.remove(id));
         Ok(json!({ "deleted": true, "observation_id": id }))
     }
 
@@ -209,13 +210,23 @@ impl crate::Backend {
                 return Vec::new();
             }
         };
-        let (model, w) = (embedder.model().to_string(), q.window.clone());
+        let model = embedder.model().to_string();
+        if let Some(hits) = state.search_vectors(&model, &vector, &q.window, fetch) {
+            return hits;
+        }
+        // First vector search of this model: load the copy (off the async workers).
+        let generation = state.vector_generation();
+        let m = model.clone();
         match self
             .store()
-            .read_slow(move |c| vector_search(c, &model, &vector, &w, fetch))
+            .read_slow(move |c| super::vectors::VectorIndex::load(c, &m, dim))
             .await
         {
-            Ok(hits) => hits,
+            Ok(index) => {
+                let hits = index.search(&vector, &q.window, fetch);
+                state.install_vectors(index, generation);
+                hits
+            }
             Err(err) => {
                 self.bus().publish(Event::log(
                     Level::Warn,
@@ -380,7 +391,7 @@ impl crate::Backend {
                 )),
             }
         }
-        let results = store_drafts(self.store(), good).await?;
+        let results = store_drafts(self.store(), self.memory_state(), good).await?;
         for r in &results {
             if let Err(err) = r {
                 self.bus().publish(Event::log(

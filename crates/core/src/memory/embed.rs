@@ -8,6 +8,7 @@ use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::observation::{embedding_text, parse_list};
+use super::vectors::Entry;
 use super::MemoryState;
 use crate::error::Result;
 use crate::jobs::{BoxFuture, Failure, JobCtx, Outcome, Success};
@@ -104,10 +105,10 @@ fn store_batch(
     dim: usize,
     batch: &[(String, String)],
     flat: &[f32],
-) -> Result<usize> {
+) -> Result<Vec<Entry>> {
     let tx = conn.transaction()?;
     let now = now_iso();
-    let mut stored = 0;
+    let mut stored = Vec::with_capacity(batch.len());
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO observation_vectors (observation_id, model, dim, vector, created_at)
@@ -117,12 +118,23 @@ fn store_batch(
         let mut mark = tx.prepare_cached(
             "UPDATE observations SET chroma_synced = 1, embedding_version = ?2 WHERE observation_id = ?1",
         )?;
+        let mut meta = tx.prepare_cached(
+            "SELECT event_ts, type, source FROM observations WHERE observation_id = ?1",
+        )?;
         for (i, (id, updated_at)) in batch.iter().enumerate() {
             let v = &flat[i * dim..(i + 1) * dim];
             let n = insert.execute(params![id, model, dim as i64, encode(v), now, updated_at])?;
             if n > 0 {
                 mark.execute(params![id, model])?;
-                stored += 1;
+                let (event_ts, kind, source) =
+                    meta.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                stored.push(Entry {
+                    id: id.clone(),
+                    event_ts,
+                    kind,
+                    source,
+                    vector: v.to_vec(),
+                });
             }
         }
     }
@@ -181,11 +193,17 @@ fn run(state: Arc<MemoryState>, ctx: JobCtx) -> BoxFuture<Outcome> {
                     Failure::new(format!("embedding failed after {done} observations: {e}"))
                 })?;
             let m = model.clone();
-            done += ctx
+            let stored = ctx
                 .store()
                 .write(move |c| store_batch(c, &m, dim, &keys, &flat))
                 .await
                 .map_err(fail)?;
+            done += stored.len();
+            state.vectors_changed(|ix| {
+                if ix.model == model {
+                    stored.into_iter().for_each(|e| ix.put(e));
+                }
+            });
             let progress = if total > 0 {
                 (0.1 + 0.9 * done as f64 / total as f64).min(0.99)
             } else {
@@ -204,40 +222,4 @@ fn run(state: Arc<MemoryState>, ctx: JobCtx) -> BoxFuture<Outcome> {
         success.message = Some(format!("Synced {done} observations"));
         Ok(success)
     })
-}
-
-/// Vector matches in a window, best first, at most `limit`: `(id, cosine similarity)`.
-pub fn vector_search(
-    conn: &Connection,
-    model: &str,
-    query: &[f32],
-    w: &super::store::Window,
-    limit: usize,
-) -> Result<Vec<(String, f64)>> {
-    let mut args = vec![rusqlite::types::Value::Text(model.to_string())];
-    let filter = w.sql(&mut args);
-    let sql = format!(
-        "SELECT o.observation_id, v.vector FROM observation_vectors v
-           JOIN observations o ON o.observation_id = v.observation_id
-          WHERE v.model = ?1{filter}"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-    let mut scored: Vec<(String, f64)> = Vec::new();
-    let mut buf: Vec<f32> = Vec::with_capacity(query.len());
-    while let Some(r) = rows.next()? {
-        let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-        if blob.len() != query.len() * 4 {
-            continue;
-        }
-        buf.clear();
-        buf.extend(
-            blob.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        scored.push((r.get(0)?, super::search::cosine(query, &buf)));
-    }
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-    scored.truncate(limit);
-    Ok(scored)
 }

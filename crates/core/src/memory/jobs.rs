@@ -31,6 +31,7 @@ const PERIOD_MS: i64 = 3_600_000;
 /// item rolls back alone. One entry per draft, in order.
 pub async fn store_drafts(
     store: &Arc<Store>,
+    state: &MemoryState,
     drafts: Vec<Draft>,
 ) -> Result<Vec<std::result::Result<Stored, String>>> {
     let mut out = Vec::with_capacity(drafts.len());
@@ -57,6 +58,17 @@ pub async fn store_drafts(
             })
             .await?;
         out.extend(part);
+    }
+    // A changed observation lost its vectors in the same transaction.
+    let updated: Vec<&str> = out
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Stored::Updated(id)) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !updated.is_empty() {
+        state.vectors_changed(|ix| updated.iter().for_each(|id| ix.remove(id)));
     }
     Ok(out)
 }
@@ -150,7 +162,9 @@ fn run_process(state: Arc<MemoryState>, ctx: JobCtx) -> BoxFuture<Outcome> {
             if ctx.abort().is_fired() {
                 return Err(Failure::new("job was stopped"));
             }
-            let results = store_drafts(ctx.store(), drafts).await.map_err(fail)?;
+            let results = store_drafts(ctx.store(), &state, drafts)
+                .await
+                .map_err(fail)?;
             counts.insert(source.into(), json!(created(&results)));
         }
         let total: i64 = counts.values().filter_map(Value::as_i64).sum();

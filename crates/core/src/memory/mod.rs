@@ -18,8 +18,10 @@ pub mod observation;
 pub(crate) mod schema;
 pub mod search;
 pub mod store;
+pub mod vectors;
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +45,10 @@ pub struct MemoryState {
     kick: Notify,
     /// Stops the memory tasks at close.
     pub(crate) stop: CancellationToken,
+    /// The current model's vectors in memory (see [`vectors`]), once a search loaded them.
+    vectors: RwLock<Option<vectors::VectorIndex>>,
+    /// Moves after every change of stored vectors (a racing load is not installed).
+    generation: AtomicU64,
 }
 
 impl MemoryState {
@@ -53,6 +59,8 @@ impl MemoryState {
             mcp: Mutex::new(None),
             kick: Notify::new(),
             stop: CancellationToken::new(),
+            vectors: RwLock::new(None),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -72,6 +80,8 @@ impl MemoryState {
     pub fn set_embedder(&self, embedder: Option<Arc<dyn Embedder>>) {
         let some = embedder.is_some();
         *lock(&self.embedder) = embedder;
+        *self.vectors.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if some {
             self.kick();
         }
@@ -81,6 +91,41 @@ impl MemoryState {
     pub fn kick(&self) {
         if lock(&self.embedder).is_some() {
             self.kick.notify_one();
+        }
+    }
+
+    /// Applies a committed change of stored vectors to the in-memory copy (if loaded).
+    pub(crate) fn vectors_changed(&self, f: impl FnOnce(&mut vectors::VectorIndex)) {
+        let mut guard = self.vectors.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(index) = guard.as_mut() {
+            f(index);
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Vector search over the in-memory copy of `model`, `None` when it is not loaded.
+    pub(crate) fn search_vectors(
+        &self,
+        model: &str,
+        query: &[f32],
+        w: &store::Window,
+        limit: usize,
+    ) -> Option<Vec<(String, f64)>> {
+        let guard = self.vectors.read().unwrap_or_else(|p| p.into_inner());
+        let index = guard.as_ref().filter(|ix| ix.model == model)?;
+        Some(index.search(query, w, limit))
+    }
+
+    /// The generation of stored vectors (read before a load).
+    pub(crate) fn vector_generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Installs a loaded copy unless vectors changed since `generation` was read.
+    pub(crate) fn install_vectors(&self, index: vectors::VectorIndex, generation: u64) {
+        let mut guard = self.vectors.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::SeqCst) == generation && self.model() == index.model {
+            *guard = Some(index);
         }
     }
 
