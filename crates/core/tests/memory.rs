@@ -967,6 +967,6 @@ async fn claude_runs_get_the_mcp_server() {
         .await
         .unwrap();
     assert_eq!(run(b.clone()).await, "--print\nhi\n", "claude_mcp off");
-    assert_eq!(b.get_settings().await.unwrap().claude_mcp, false);
+    assert!(!b.get_settings().await.unwrap().claude_mcp);
     b.close().await.unwrap();
 }
