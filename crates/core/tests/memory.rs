@@ -970,3 +970,37 @@ async fn claude_runs_get_the_mcp_server() {
     assert!(!b.get_settings().await.unwrap().claude_mcp);
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_terms_follow_deletes_and_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path()).await;
+    let first = create(&b, "팀 회의", "PR #1 검토").await;
+    let search = |q: &str| {
+        let (b, q) = (b.clone(), q.to_string());
+        async move {
+            b.search_memory(&json!({"query": q, "search_mode": "fts"}))
+                .await
+                .unwrap()
+                .results
+                .into_iter()
+                .map(|r| r.observation_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("팀").await, [first.clone()], "1 character");
+    assert_eq!(search("#1").await, [first.clone()], "punctuation kept");
+    assert_eq!(search("pr").await, [first.clone()], "case-insensitive");
+    assert_eq!(
+        search("의").await,
+        [first.clone()],
+        "a word's last character"
+    );
+    assert!(search("토검").await.is_empty());
+    b.delete_observation(&first).await.unwrap();
+    // The next observation may reuse the deleted row's rowid: it must not inherit its terms.
+    let second = create(&b, "other", "nothing alike").await;
+    assert!(search("팀").await.is_empty());
+    assert_eq!(search("ot").await, [second]);
+    b.close().await.unwrap();
+}

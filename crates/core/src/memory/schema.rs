@@ -8,6 +8,7 @@
 //! - `observations_fts` rebuilt as an *external-content* FTS5 table over `observations` with
 //!   the `trigram` tokenizer, kept in step by triggers (so an observation and its FTS row
 //!   always commit together);
+//! - `observations_grams` for 1- and 2-character terms (`super::grams`);
 //! - `observation_vectors` for the host embedder's vectors.
 
 use rusqlite::{params, Transaction};
@@ -68,6 +69,8 @@ pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(ORIGINAL_TABLES)?;
     rewrite_escaped_lists(tx)?;
     tx.execute_batch(NEW_TABLES)?;
+    tx.execute_batch(super::grams::DDL)?;
+    super::grams::rebuild(tx)?;
     Ok(())
 }
 

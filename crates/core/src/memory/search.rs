@@ -4,7 +4,8 @@
 //! The query never reaches FTS5 as query syntax: it is split on whitespace into terms, each
 //! term of 3 or more characters becomes one quoted FTS5 string (trigram: a substring match,
 //! case-insensitive), and the terms are OR-ed. Shorter terms (`회의`, `PR`) cannot be looked
-//! up by trigrams; they are matched with a substring scan of the same columns in the window.
+//! up by trigrams; they go to the 1–2-character index (`super::grams`), which answers what a
+//! substring scan of the same columns would.
 //! Ranking is BM25 (best first); observations that only match short terms follow, newest
 //! first.
 
@@ -75,21 +76,14 @@ pub fn keyword(
         }
     }
     if !short.is_empty() && (out.len() as i64) < limit {
-        let mut args: Vec<SqlValue> = Vec::new();
+        let mut args = vec![SqlValue::Text(super::grams::expression(&short))];
         let filter = w.sql(&mut args);
-        let mut any = Vec::with_capacity(short.len());
-        for term in &short {
-            args.push(SqlValue::Text(term.clone()));
-            any.push(format!("instr(hay, ?{}) > 0", args.len()));
-        }
         args.push(SqlValue::Integer(limit + out.len() as i64));
         let sql = format!(
-            "SELECT id FROM (SELECT o.observation_id AS id, o.event_ts AS ts, o.rowid AS rid,
-                    lower(o.title || ' ' || o.narrative || ' ' || coalesce(o.facts, '') || ' ' ||
-                          coalesce(o.concepts, '')) AS hay
-               FROM observations o WHERE 1{filter})
-              WHERE {} ORDER BY ts DESC, rid DESC LIMIT ?{}",
-            any.join(" OR "),
+            "SELECT o.observation_id FROM observations_grams
+               JOIN observations o ON o.rowid = observations_grams.rowid
+              WHERE observations_grams MATCH ?1{filter}
+              ORDER BY o.event_ts DESC, o.rowid DESC LIMIT ?{}",
             args.len()
         );
         let mut stmt = conn.prepare(&sql)?;

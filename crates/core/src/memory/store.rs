@@ -73,6 +73,7 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
         draft.event_ts,
         now,
     ])?;
+    super::grams::put(conn, conn.last_insert_rowid(), &draft_parts(draft))?;
     if let Some((source_type, source_id)) = &draft.ledger {
         conn.prepare_cached(
             "INSERT INTO observation_sources (source_type, source_id, observation_id, created_at)
@@ -113,10 +114,24 @@ fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Resul
     if changed == 0 {
         return Ok(Stored::Unchanged(id.to_string()));
     }
+    let rowid: i64 = conn
+        .prepare_cached("SELECT rowid FROM observations WHERE observation_id = ?1")?
+        .query_row(params![id], |r| r.get(0))?;
+    super::grams::put(conn, rowid, &draft_parts(d))?;
     // The old vectors describe the old content.
     conn.prepare_cached("DELETE FROM observation_vectors WHERE observation_id = ?1")?
         .execute(params![id])?;
     Ok(Stored::Updated(id.to_string()))
+}
+
+/// The searchable text of a draft, as stored (lists as their JSON).
+fn draft_parts(d: &Draft) -> [String; 4] {
+    [
+        d.title.clone(),
+        d.narrative.clone(),
+        encode_list(&d.facts).unwrap_or_default(),
+        encode_list(&d.concepts).unwrap_or_default(),
+    ]
 }
 
 /// One observation (`model`: the current embedding model, `""` when none).
@@ -143,6 +158,16 @@ pub fn get_many(conn: &Connection, ids: &[String], model: &str) -> Result<Vec<Ob
 /// when it did not exist.
 pub fn delete(conn: &mut Connection, id: &str) -> Result<bool> {
     let tx = conn.transaction()?;
+    let rowid: Option<i64> = tx
+        .query_row(
+            "SELECT rowid FROM observations WHERE observation_id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(rowid) = rowid {
+        super::grams::delete(&tx, rowid)?;
+    }
     let n = tx.execute(
         "DELETE FROM observations WHERE observation_id = ?1",
         params![id],
