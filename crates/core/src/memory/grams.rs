@@ -86,9 +86,12 @@ pub(crate) fn delete(conn: &Connection, rowid: i64) -> Result<()> {
     Ok(())
 }
 
+/// `rowid, title, narrative, facts, concepts` of one observation.
+type TextRow = (i64, String, String, Option<String>, Option<String>);
+
 /// Fills the table from every observation (migration).
 pub(crate) fn rebuild(conn: &Connection) -> Result<()> {
-    let rows: Vec<(i64, String, String, Option<String>, Option<String>)> = {
+    let rows: Vec<TextRow> = {
         let mut stmt =
             conn.prepare("SELECT rowid, title, narrative, facts, concepts FROM observations")?;
         let rows = stmt.query_map([], |r| {
