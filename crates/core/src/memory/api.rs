@@ -305,10 +305,11 @@ impl crate::Backend {
     /// `syncMemoryVectors()` / `POST /memory/sync/chroma`.
     pub async fn sync_memory_vectors(&self) -> Result<Value> {
         self.mem()?;
-        let created = self
-            .jobs()
-            .create(NewJob::new(CHROMA_SYNC, json!({})))
-            .await?;
+        // One embedding job at a time: a pending one (e.g. the debounced run after a capture)
+        // is answered instead of a second job embedding the same observations.
+        let mut job = NewJob::new(CHROMA_SYNC, json!({}));
+        job.unique_key = Some(CHROMA_SYNC.into());
+        let created = self.jobs().create(job).await?;
         Ok(json!({ "job_id": created.job_id, "message": "ChromaDB sync started" }))
     }
 
@@ -404,7 +405,8 @@ impl crate::Backend {
     }
 
     /// `registerEmbedder` (core side): `None` unregisters. A registered embedder makes the
-    /// vector part of search live and starts a debounced `memory.chroma_sync`.
+    /// vector part of search live; observations created from then on are embedded by a
+    /// debounced `memory.chroma_sync`, older ones by `syncMemoryVectors()` or the hourly pass.
     pub fn register_embedder(&self, embedder: Option<Arc<dyn Embedder>>) -> Result<()> {
         let state = self.mem()?;
         if let Some(e) = &embedder {

@@ -12,8 +12,10 @@ use rusqlite::{params, Connection};
 use crate::error::Result;
 
 /// The table (contentless; rows deleted by rowid).
+/// `detail=none`: only which rows hold a token is stored (no positions: a short term is one
+/// token, so no phrase is ever asked), which keeps the table small and its writes cheap.
 pub(crate) const DDL: &str = "CREATE VIRTUAL TABLE IF NOT EXISTS observations_grams USING fts5(
-  grams, content='', contentless_delete=1, tokenize='unicode61')";
+  grams, content='', contentless_delete=1, detail=none, tokenize='unicode61')";
 
 fn hex_token(out: &mut String, chars: &[char]) {
     out.push('g');
@@ -70,6 +72,13 @@ pub fn expression(terms: &[String]) -> String {
         .join(" OR ")
 }
 
+/// Writes the row of a new observation `rowid`.
+pub(crate) fn insert<S: AsRef<str>>(conn: &Connection, rowid: i64, parts: &[S]) -> Result<()> {
+    conn.prepare_cached("INSERT INTO observations_grams (rowid, grams) VALUES (?1, ?2)")?
+        .execute(params![rowid, grams(parts)])?;
+    Ok(())
+}
+
 /// Writes the row of observation `rowid` (replacing an existing one).
 pub(crate) fn put<S: AsRef<str>>(conn: &Connection, rowid: i64, parts: &[S]) -> Result<()> {
     conn.prepare_cached("DELETE FROM observations_grams WHERE rowid = ?1")?
@@ -100,7 +109,7 @@ pub(crate) fn rebuild(conn: &Connection) -> Result<()> {
         rows.collect::<rusqlite::Result<_>>()?
     };
     for (rowid, title, narrative, facts, concepts) in rows {
-        put(
+        insert(
             conn,
             rowid,
             &[

@@ -42,7 +42,7 @@ pub struct MemoryState {
     embedder: Mutex<Option<Arc<dyn Embedder>>>,
     /// `(port, token)` of the HTTP adapter while it runs (for `mcpConfig`).
     mcp: Mutex<Option<(u16, String)>>,
-    /// Wakes the debounced embedding task (new observations, a new embedder).
+    /// Wakes the debounced embedding task (new observations).
     kick: Notify,
     /// Stops the memory tasks at close.
     pub(crate) stop: CancellationToken,
@@ -79,13 +79,9 @@ impl MemoryState {
 
     /// Replaces the embedder (`None` unregisters).
     pub fn set_embedder(&self, embedder: Option<Arc<dyn Embedder>>) {
-        let some = embedder.is_some();
         *lock(&self.embedder) = embedder;
         *self.vectors.write().unwrap_or_else(|p| p.into_inner()) = None;
         self.generation.fetch_add(1, Ordering::SeqCst);
-        if some {
-            self.kick();
-        }
     }
 
     /// Asks for a debounced `memory.chroma_sync` (no-op without an embedder).

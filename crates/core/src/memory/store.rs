@@ -73,7 +73,7 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
         draft.event_ts,
         now,
     ])?;
-    super::grams::put(conn, conn.last_insert_rowid(), &draft_parts(draft))?;
+    super::grams::insert(conn, conn.last_insert_rowid(), &draft_parts(draft))?;
     if let Some((source_type, source_id)) = &draft.ledger {
         conn.prepare_cached(
             "INSERT INTO observation_sources (source_type, source_id, observation_id, created_at)
