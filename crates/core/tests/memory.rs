@@ -1004,3 +1004,36 @@ async fn short_terms_follow_deletes_and_updates() {
     assert_eq!(search("ot").await, [second]);
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_find_weak_matches_behind_many_strong_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path()).await;
+    for i in 0..12 {
+        create(&b, &format!("deploy {i}"), "deploy deploy deploy deploy").await;
+    }
+    let task = b
+        .create_observation(
+            &json!({"title": "weak", "narrative": "one deploy among many other words here",
+            "type": "task", "source": "jira", "event_time": now_iso_minus(30)}),
+        )
+        .await
+        .unwrap()["observation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = b
+        .search_memory(
+            &json!({"query": "deploy", "type": "task", "limit": 1, "search_mode": "fts"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.results.len(), 1);
+    assert_eq!(r.results[0].observation_id, task);
+    let r = b
+        .search_memory(&json!({"query": "deploy", "source": "jira", "limit": 1}))
+        .await
+        .unwrap();
+    assert_eq!(r.results[0].observation_id, task);
+    b.close().await.unwrap();
+}

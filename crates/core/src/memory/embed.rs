@@ -115,9 +115,6 @@ fn store_batch(
              SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM observations
                WHERE observation_id = ?1 AND updated_at = ?6)",
         )?;
-        let mut mark = tx.prepare_cached(
-            "UPDATE observations SET chroma_synced = 1, embedding_version = ?2 WHERE observation_id = ?1",
-        )?;
         let mut meta = tx.prepare_cached(
             "SELECT event_ts, type, source FROM observations WHERE observation_id = ?1",
         )?;
@@ -125,7 +122,6 @@ fn store_batch(
             let v = &flat[i * dim..(i + 1) * dim];
             let n = insert.execute(params![id, model, dim as i64, encode(v), now, updated_at])?;
             if n > 0 {
-                mark.execute(params![id, model])?;
                 let (event_ts, kind, source) =
                     meta.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 stored.push(Entry {

@@ -57,23 +57,7 @@ pub fn keyword(
     let (long, short) = terms(query);
     let mut out: Vec<(String, f64)> = Vec::new();
     if !long.is_empty() {
-        let mut args = vec![SqlValue::Text(match_expression(&long))];
-        let filter = w.sql(&mut args);
-        args.push(SqlValue::Integer(limit));
-        let sql = format!(
-            "SELECT o.observation_id, bm25(observations_fts) AS score
-               FROM observations_fts JOIN observations o ON o.rowid = observations_fts.rowid
-              WHERE observations_fts MATCH ?1{filter}
-              ORDER BY score LIMIT ?{}",
-            args.len()
-        );
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get::<_, String>(0)?, -r.get::<_, f64>(1)?))
-        })?;
-        for row in rows {
-            out.push(row?);
-        }
+        out = ranked(conn, &match_expression(&long), w, limit)?;
     }
     if !short.is_empty() && (out.len() as i64) < limit {
         let mut args = vec![SqlValue::Text(super::grams::expression(&short))];
@@ -100,6 +84,66 @@ pub fn keyword(
         }
     }
     Ok(out)
+}
+
+/// How many more index matches than needed the first pass takes before it applies the filters.
+const OVERFETCH: i64 = 4;
+
+/// The BM25-ranked matches of `expr` in the window, best first, at most `limit`.
+///
+/// First pass: the best `OVERFETCH × limit` matches from the index alone (BM25 needs no row of
+/// `observations`), then the filters on just those rows. Only when that leaves too few, and
+/// the index had more matches, does the second pass rank with the filters joined to every
+/// match (a lookup per matching row: the dominant cost for common words).
+fn ranked(conn: &Connection, expr: &str, w: &Window, limit: i64) -> Result<Vec<(String, f64)>> {
+    let take = limit.saturating_mul(OVERFETCH);
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid, bm25(observations_fts) AS score FROM observations_fts
+          WHERE observations_fts MATCH ?1 ORDER BY score LIMIT ?2",
+    )?;
+    let hits: Vec<(i64, f64)> = stmt
+        .query_map(rusqlite::params![expr, take], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let exhausted = (hits.len() as i64) < take;
+    let mut args: Vec<SqlValue> = Vec::new();
+    let filter = w.sql(&mut args);
+    let sql = format!(
+        "SELECT o.observation_id FROM observations o WHERE o.rowid = ?{}{filter}",
+        args.len() + 1
+    );
+    let mut one = conn.prepare_cached(&sql)?;
+    let mut out = Vec::new();
+    for (rowid, score) in &hits {
+        let mut a = args.clone();
+        a.push(SqlValue::Integer(*rowid));
+        let mut rows = one.query(params_from_iter(a))?;
+        if let Some(r) = rows.next()? {
+            out.push((r.get::<_, String>(0)?, -score));
+            if out.len() as i64 >= limit {
+                return Ok(out);
+            }
+        }
+    }
+    if exhausted {
+        return Ok(out);
+    }
+    let mut args = vec![SqlValue::Text(expr.to_string())];
+    let filter = w.sql(&mut args);
+    args.push(SqlValue::Integer(limit));
+    let sql = format!(
+        "SELECT o.observation_id, bm25(observations_fts) AS score
+           FROM observations_fts JOIN observations o ON o.rowid = observations_fts.rowid
+          WHERE observations_fts MATCH ?1{filter}
+          ORDER BY score LIMIT ?{}",
+        args.len()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok((r.get::<_, String>(0)?, -r.get::<_, f64>(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The original's reciprocal rank fusion: `1/(60 + rank)` per list (rank from 1), summed;
