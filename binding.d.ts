@@ -31,6 +31,19 @@ export declare class NativeBackend {
   /** Makes `job_type` a known type run by `dispatcher` (the JS layer's job runner). */
   registerJobHandler(jobType: string, maxAttempts: number, dispatcher: (arg: string) => void): void
   /**
+   * Registers the host's embedder (`registerEmbedder`, CONTRACT.md §15.5); `dispatcher`
+   * receives `{id, texts}` JSON and answers through `settle_embed`. Returns a generation
+   * number for `unregister_embedder`.
+   */
+  registerEmbedder(model: string, dimensions: number, batchSize: number, dispatcher: (arg: string) => void): number
+  /** Unregisters the embedder of `generation` (a no-op once another one replaced it). */
+  unregisterEmbedder(generation: number): void
+  /**
+   * The JS answer of embedding batch `id`: the vectors as one `Float32Array`'s bytes
+   * (copied), or an error message. Pure bookkeeping: no I/O on the JS thread.
+   */
+  settleEmbed(id: number, vectors?: Buffer | undefined | null, error?: string | undefined | null): void
+  /**
    * Delivers the outcome of a JS handler (`{"ok":true,"result":…}` or
    * `{"ok":false,"message":…,"code":…}`). Pure bookkeeping: no I/O on the JS thread.
    */

@@ -130,6 +130,8 @@ export interface Settings {
   claude_session_max_messages: number
   claude_session_max_chars: number
   claude_output_cap_bytes: number
+  /** Claude runs get the in-process MCP memory server while HTTP runs (default true). */
+  claude_mcp: boolean
   /** Vault-relative daily notes folder (default `daily`). */
   daily_notes_folder: string
   /** Daily note template; `{{date}}` is replaced (default: the app's template). */
@@ -319,6 +321,71 @@ export interface ActivityEvent {
 type Time = string | Date
 type List = string[] | string
 
+// Memory (CONTRACT.md §15, §16)
+export interface Observation {
+  title: string
+  narrative: string
+  type: string
+  source: string
+  event_time: string
+  observation_id: string
+  facts: string[] | null
+  concepts: string[] | null
+  source_event_id: string | null
+  project_path: string | null
+  /** Epoch milliseconds. */
+  event_ts: number
+  created_at: string
+  updated_at: string
+  /** True when the observation has a vector of the registered embedder's model. */
+  chroma_synced: boolean
+}
+
+export interface ObservationSummary {
+  observation_id: string
+  title: string
+  type: string
+  source: string
+  event_time: string
+  relevance_score: null
+}
+
+export interface MemorySearchResult {
+  observation_id: string
+  title: string
+  /** The narrative's first 200 characters, `...` when cut. */
+  snippet: string
+  type: string
+  source: string
+  event_time: string
+  /** hybrid: RRF score; fts: −BM25 (higher is better); vector: cosine similarity. */
+  score: number
+}
+
+export interface MemoryStats {
+  total_observations: number
+  observations_by_type: Record<string, number>
+  observations_by_source: Record<string, number>
+  chroma_synced: number
+  pending_sync: number
+  chroma_available: boolean
+  chroma_collection_count: number
+}
+
+export interface Embedder {
+  /** Stored with every vector; a new model re-embeds. */
+  model: string
+  dimensions: number
+  /** One vector per text, in order. */
+  embed(texts: string[]): Float32Array[] | number[][] | Promise<Float32Array[] | number[][]>
+  /** Texts per call, default 64. */
+  batchSize?: number
+}
+
+export interface McpConfig {
+  mcpServers: { 'enttok-memory': { type: 'http'; url: string; headers: { 'X-Backend-Token': string } } }
+}
+
 export declare class Backend {
   private constructor()
   static open(options: OpenOptions): Promise<Backend>
@@ -401,6 +468,25 @@ export declare class Backend {
   createDailyNote(vaultPath: string, date: string): Promise<{ file_path: string; created: boolean }>
   /** Dates (`YYYY-MM-DD`) that have a daily note, sorted. */
   listDailyNoteDates(vaultPath: string): Promise<string[]>
+  // Memory (CONTRACT.md §15, §16)
+  createObservation(input: { title: string; narrative: string; type: string; source: string; event_time: string; facts?: string[] | null; concepts?: string[] | null; source_event_id?: string | null; project_path?: string | null; event_ts?: number | null }): Promise<{ observation_id: string; created: true }>
+  getObservation(observationId: string): Promise<Observation>
+  /** 1..50 ids; the answer follows their order (unknown ids skipped). */
+  getObservations(ids: string[]): Promise<Observation[]>
+  deleteObservation(observationId: string): Promise<{ deleted: true; observation_id: string }>
+  listObservations(query?: { type?: string; source?: string; days_back?: number; limit?: number; offset?: number }): Promise<ObservationSummary[]>
+  /** Keyword search is safe for any text (punctuation, quotes, Korean); `hybrid` adds the registered embedder's vectors by RRF. */
+  searchMemory(input: { query: string; type?: string | null; source?: string | null; limit?: number; days_back?: number; search_mode?: 'hybrid' | 'fts' | 'vector' }): Promise<{ results: MemorySearchResult[]; total: number; mode: string; query: string }>
+  memoryTimeline(input?: { anchor_id?: string | null; anchor_date?: string | null; depth_before?: number; depth_after?: number }): Promise<{ observations: ObservationSummary[]; anchor_ts: number }>
+  memoryStats(): Promise<MemoryStats>
+  processMemory(input?: { window_minutes?: number }): Promise<{ job_id: string; message: string }>
+  syncMemoryVectors(): Promise<{ job_id: string; message: string }>
+  syncGithubMemory(payload: { prs?: { authored?: unknown[]; reviewed?: unknown[] }; commits?: unknown[] }): Promise<{ success: true; processed: { prs_authored: number; prs_reviewed: number; commits: number }; total: number }>
+  syncClaudeSessionsMemory(payload: { sessions?: unknown[] }): Promise<{ success: true; processed: number }>
+  /** Main process only. Synchronous; returns the function that unregisters it. */
+  registerEmbedder(embedder: Embedder): () => void
+  /** Main process only. The config Claude Code accepts as is; rejects E_CONFLICT while HTTP is not running. */
+  mcpConfig(): Promise<McpConfig>
   // GitHub and suggestions (CONTRACT.md §18-§19)
   /** `gh --version` and `gh auth status --json hosts`, with the app's error strings. */
   githubStatus(): Promise<GithubStatus>
@@ -455,3 +541,4 @@ export interface SuggestResult {
   activities_used: ActivityStreamItem[]
   session_id: string
 }
+

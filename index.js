@@ -280,6 +280,38 @@ function eventsFromColumns({ texts, ends, spans, json, cells }) {
   return events;
 }
 
+/**
+ * The vectors an embedder returned, checked and copied into one Buffer of little-endian
+ * float32s (`count × dimensions`). Throws an Error with a clear message on anything else.
+ */
+function packVectors(result, count, dimensions) {
+  if (!Array.isArray(result)) {
+    throw new Error(`expected an array of ${count} vectors, got ${result === null ? 'null' : typeof result}`);
+  }
+  const n = result.length;
+  if (n !== count) throw new Error(`expected ${count} vectors, got ${n}`);
+  const out = new Float32Array(count * dimensions);
+  for (let i = 0; i < count; i += 1) {
+    const v = result[i];
+    if (!(Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView)))) {
+      throw new Error(`vector ${i} is not an array or a typed array`);
+    }
+    const len = v.length;
+    if (len !== dimensions) throw new Error(`vector ${i} has ${len} dimensions, expected ${dimensions}`);
+    for (let j = 0; j < dimensions; j += 1) {
+      const x = v[j];
+      if (typeof x !== 'number' || !Number.isFinite(x)) {
+        throw new Error(`vector ${i} holds a non-finite or non-number value at ${j}`);
+      }
+      out[i * dimensions + j] = x;
+    }
+  }
+  for (let k = 0; k < out.length; k += 1) {
+    if (!Number.isFinite(out[k])) throw new Error('a value overflows a 32-bit float');
+  }
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
 const NOOP = () => {};
 
 class Backend {
@@ -569,6 +601,89 @@ class Backend {
   syncGithub(input) { return this.#call('syncGithub', input === undefined ? {} : input); }
   activityStream(query) { return this.#call('activityStream', query === undefined ? {} : query); }
   generateSuggestion(input) { return this.#call('generateSuggestion', input === undefined ? {} : input); }
+  // Memory (CONTRACT.md §15, §16)
+  createObservation(input) { return this.#call('createObservation', input); }
+  getObservation(observationId) { return this.#call('getObservation', observationId); }
+  getObservations(ids) { return this.#call('getObservations', ids); }
+  deleteObservation(observationId) { return this.#call('deleteObservation', observationId); }
+  listObservations(query) { return this.#call('listObservations', query === undefined ? {} : query); }
+  searchMemory(input) { return this.#call('searchMemory', input); }
+  memoryTimeline(input) { return this.#call('memoryTimeline', input === undefined ? {} : input); }
+  memoryStats() { return this.#call('memoryStats'); }
+  processMemory(input) { return this.#call('processMemory', input === undefined ? {} : input); }
+  syncMemoryVectors() { return this.#call('syncMemoryVectors'); }
+  syncGithubMemory(payload) { return this.#call('syncGithubMemory', payload); }
+  syncClaudeSessionsMemory(payload) { return this.#call('syncClaudeSessionsMemory', payload); }
+  /** The Claude Code MCP config of the running HTTP adapter (E_CONFLICT when it is not running). */
+  mcpConfig() { return this.#call('mcpConfig'); }
+
+  /**
+   * Registers the host's embedding model (CONTRACT.md §15.5); returns the function that
+   * unregisters it. `embed(texts)` may return (or resolve to) `Float32Array[]` or `number[][]`;
+   * whatever it throws or returns instead fails that batch with a message, never this process.
+   */
+  registerEmbedder(embedder) {
+    let model; let dimensions; let batchSize; let embed;
+    try {
+      if (embedder === null || typeof embedder !== 'object') throw new Error('embedder must be an object');
+      ({ model, dimensions, embed } = embedder);
+      batchSize = embedder.batchSize === undefined ? 64 : embedder.batchSize;
+    } catch (e) {
+      throw invalidInput(`embedder: ${describe(e)}`);
+    }
+    if (typeof model !== 'string' || model.length === 0 || model.length > 200) {
+      throw invalidInput('embedder.model must be a non-empty string (at most 200 characters)');
+    }
+    if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 65536) {
+      throw invalidInput('embedder.dimensions must be an integer from 1 to 65536');
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 4096) {
+      throw invalidInput('embedder.batchSize must be an integer from 1 to 4096');
+    }
+    if (typeof embed !== 'function') {
+      throw invalidInput('embedder.embed must be a function');
+    }
+    let generation;
+    try {
+      generation = this.#native.registerEmbedder(model, dimensions, batchSize,
+        (message) => { this.#embedBatch(embed, dimensions, message); });
+    } catch (e) {
+      throw toError(e);
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      try {
+        this.#native.unregisterEmbedder(generation);
+      } catch {
+        // Closed: nothing to unregister.
+      }
+    };
+  }
+
+  /** Runs one embedding batch `{id, texts}` and answers it; never throws, never rejects. */
+  async #embedBatch(embed, dimensions, message) {
+    let request;
+    try {
+      request = JSON.parse(message);
+    } catch {
+      return;
+    }
+    let vectors = null;
+    let error = null;
+    try {
+      const result = await embed(request.texts);
+      vectors = packVectors(result, request.texts.length, dimensions);
+    } catch (e) {
+      error = `the embedder failed: ${describe(e)}`;
+    }
+    try {
+      this.#native.settleEmbed(request.id, vectors, error);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
 }
 
 module.exports = { Backend };

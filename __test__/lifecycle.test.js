@@ -92,6 +92,7 @@ test('settings are validated, persisted and survive a reopen', async () => {
     claude_session_max_messages: 20,
     claude_session_max_chars: 12000,
     claude_output_cap_bytes: 1048576,
+    claude_mcp: true,
     daily_notes_folder: 'daily',
     daily_note_template: "---\ndate: {{date}}\ntags: [daily]\n---\n\n# {{date}}\n\n## Today's Tasks\n\n-\n\n## Tomorrow's Plan\n\n-\n\n## Notes\n",
     github_repo_paths: [],

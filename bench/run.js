@@ -10,7 +10,7 @@ const { spawn } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 
-const SCRIPTS = ['core', 'http', 'calendar', 'close'];
+const SCRIPTS = ['core', 'http', 'calendar', 'close', 'memory'];
 
 function runScript(name, args) {
   return new Promise((resolve) => {

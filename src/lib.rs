@@ -10,6 +10,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod completions;
+mod embedder;
 mod handlers;
 mod lane;
 mod ops;
@@ -29,6 +30,8 @@ pub(crate) use runtime::{promise, runtime, to_napi};
 pub(crate) struct Shared {
     pub backend: Backend,
     pub js_jobs: handlers::JsJobs,
+    /// Embedding batches waiting for the JS embedder (`registerEmbedder`).
+    pub embeds: Arc<embedder::PendingEmbeds>,
     #[cfg(feature = "http")]
     pub http: tokio::sync::Mutex<Option<enttok_http::HttpServer>>,
 }
@@ -47,6 +50,7 @@ impl Shared {
         if let Some(server) = self.http.lock().await.take() {
             server.stop().await;
             self.backend.set_http_port(None);
+            self.backend.set_mcp_endpoint(None);
         }
     }
 }
@@ -92,6 +96,7 @@ pub fn open<'env>(
                 let shared = Arc::new(Shared {
                     backend,
                     js_jobs: handlers::JsJobs::default(),
+                    embeds: Arc::default(),
                     #[cfg(feature = "http")]
                     http: tokio::sync::Mutex::new(None),
                 });
@@ -180,6 +185,43 @@ impl NativeBackend {
         dispatcher: Function<'_, String, ()>,
     ) -> napi::Result<()> {
         handlers::register(&self.shared, &job_type, i64::from(max_attempts), dispatcher)
+    }
+
+    /// Registers the host's embedder (`registerEmbedder`, CONTRACT.md §15.5); `dispatcher`
+    /// receives `{id, texts}` JSON and answers through `settle_embed`. Returns a generation
+    /// number for `unregister_embedder`.
+    #[napi]
+    pub fn register_embedder(
+        &self,
+        model: String,
+        dimensions: u32,
+        batch_size: u32,
+        dispatcher: Function<'_, String, ()>,
+    ) -> napi::Result<u32> {
+        embedder::register(&self.shared, model, dimensions, batch_size, dispatcher)
+    }
+
+    /// Unregisters the embedder of `generation` (a no-op once another one replaced it).
+    #[napi]
+    pub fn unregister_embedder(&self, generation: u32) {
+        embedder::unregister(&self.shared, generation);
+    }
+
+    /// The JS answer of embedding batch `id`: the vectors as one `Float32Array`'s bytes
+    /// (copied), or an error message. Pure bookkeeping: no I/O on the JS thread.
+    #[napi]
+    pub fn settle_embed(
+        &self,
+        id: u32,
+        vectors: Option<napi::bindgen_prelude::Buffer>,
+        error: Option<String>,
+    ) {
+        let answer = match (vectors, error) {
+            (_, Some(message)) => Err(message),
+            (Some(bytes), None) => embedder::floats(&bytes),
+            (None, None) => Err("the embedder answered nothing".into()),
+        };
+        self.shared.embeds.settle(id, answer);
     }
 
     /// Delivers the outcome of a JS handler (`{"ok":true,"result":…}` or

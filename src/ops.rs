@@ -193,6 +193,23 @@ async fn dispatch_json(shared: &Arc<Shared>, op: &str, args: &Args) -> Result<St
         "dailyNotePath" => to_json(b.daily_note_path(args.value(0)).await?),
         "createDailyNote" => to_json(b.create_daily_note(args.value(0)).await?),
         "listDailyNoteDates" => to_json(b.list_daily_note_dates(args.value(0)).await?),
+        // Memory (CONTRACT.md §15)
+        "createObservation" => to_json(b.create_observation(args.value(0)).await?),
+        "getObservation" => to_json(b.get_observation(&args.path(0, "observation_id")?).await?),
+        "getObservations" => to_json(b.get_observations(&json!({ "ids": args.value(0) })).await?),
+        "deleteObservation" => to_json(
+            b.delete_observation(&args.path(0, "observation_id")?)
+                .await?,
+        ),
+        "listObservations" => to_json(b.list_observations(args.value(0)).await?),
+        "searchMemory" => to_json(b.search_memory(args.value(0)).await?),
+        "memoryTimeline" => to_json(b.memory_timeline(args.value(0)).await?),
+        "memoryStats" => to_json(b.memory_stats().await?),
+        "processMemory" => to_json(b.process_memory(args.value(0)).await?),
+        "syncMemoryVectors" => to_json(b.sync_memory_vectors().await?),
+        "syncGithubMemory" => to_json(b.sync_github_memory(args.value(0)).await?),
+        "syncClaudeSessionsMemory" => to_json(b.sync_claude_sessions_memory(args.value(0)).await?),
+        "mcpConfig" => to_json(b.mcp_config()?),
         "stopHttp" => stop_http(shared).await,
         other => {
             b.check_open()?;
@@ -218,6 +235,10 @@ async fn start_http(shared: &Arc<Shared>, options: &Value) -> Result<String> {
     let answer = json!({ "port": server.port(), "token": server.token(), "url": server.url() });
     // OAuth redirects now go to the adapter's own callback route (CONTRACT.md §8.1).
     shared.backend.set_http_port(Some(server.port()));
+    // `mcpConfig()` and Claude runs' `--mcp-config` point at this adapter (CONTRACT.md §16).
+    shared
+        .backend
+        .set_mcp_endpoint(Some((server.port(), server.token().to_string())));
     *slot = Some(server);
     to_json(answer)
 }

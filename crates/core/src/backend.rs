@@ -48,6 +48,8 @@ struct Inner {
     github: Arc<crate::github::GithubState>,
     /// Loaded vaults, their in-memory indexes and watchers (CONTRACT.md §17).
     vault: Arc<crate::vault::VaultState>,
+    /// Memory's embedder, MCP endpoint and background tasks (CONTRACT.md §15, §16).
+    memory: Arc<crate::memory::MemoryState>,
 }
 
 /// `GET /status` (CONTRACT.md §4.1).
@@ -180,7 +182,8 @@ impl Backend {
         let jobs = JobSystem::new(Arc::clone(&store), Arc::clone(&bus), config.workers);
         jobs.register_builtin(jobs::DEMO, Arc::new(handlers::demo) as Handler);
         jobs.register_builtin(jobs::COMPACT, Arc::new(handlers::compact) as Handler);
-        let claude = crate::claude::register_shared(&jobs, &config);
+        let memory = crate::memory::MemoryState::new();
+        let claude = crate::claude::register_shared(&jobs, &config, &memory);
         let github = crate::github::GithubState::new(&config);
         crate::github::register(&jobs, &github);
         crate::suggest::register(&jobs, &config, &claude);
@@ -189,6 +192,7 @@ impl Backend {
         crate::atlassian::register(&jobs, &config);
         let vault = crate::vault::VaultState::new(Arc::clone(&store), Arc::clone(&bus), &jobs);
         crate::vault::jobs::register(&jobs, &vault);
+        crate::memory::register(&jobs, &memory);
 
         if let Some(key) = config.secret_key {
             store
@@ -213,6 +217,13 @@ impl Backend {
                 Arc::clone(&github),
             );
         }
+        crate::memory::jobs::start(
+            Arc::clone(&store),
+            Arc::clone(&bus),
+            Arc::clone(&jobs),
+            Arc::clone(&memory),
+            config.scheduler,
+        );
         Ok(Backend {
             inner: Arc::new(Inner {
                 config,
@@ -227,6 +238,7 @@ impl Backend {
                 calendar,
                 github,
                 vault,
+                memory,
             }),
         })
     }
@@ -240,6 +252,7 @@ impl Backend {
             .close_done
             .get_or_init(|| async move {
                 inner.scheduler.stop();
+                inner.memory.stop.cancel();
                 inner.calendar.shutdown();
                 inner.github.shutdown();
                 inner.vault.shutdown();
@@ -327,6 +340,11 @@ impl Backend {
     /// The vault module's state.
     pub fn vault_state(&self) -> &Arc<crate::vault::VaultState> {
         &self.inner.vault
+    }
+
+    /// The memory module's in-memory state.
+    pub(crate) fn memory_state(&self) -> &Arc<crate::memory::MemoryState> {
+        &self.inner.memory
     }
 
     /// `GET /health`.

@@ -34,6 +34,7 @@ pub mod events;
 pub mod github;
 pub mod ids;
 pub mod jobs;
+pub mod memory;
 pub mod net;
 pub mod secrets;
 pub(crate) mod settings;

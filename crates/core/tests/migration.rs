@@ -10,10 +10,17 @@ use serde_json::json;
 fn original_database(path: &std::path::Path) {
     let conn = Connection::open(path).unwrap();
     conn.execute_batch(store::original_ddl()).unwrap();
-    // The memory subsystem's table must be left alone.
+    // The memory subsystem's rows must be kept (its tables as the original created them;
+    // tests/memory.rs covers the memory migration itself).
     conn.execute_batch(
-        "CREATE TABLE observations (id TEXT PRIMARY KEY, body TEXT);
-                        INSERT INTO observations VALUES ('obs_1', 'kept');",
+        "CREATE TABLE observations (observation_id TEXT PRIMARY KEY, title TEXT NOT NULL,
+           narrative TEXT NOT NULL, facts TEXT, concepts TEXT, type TEXT NOT NULL,
+           source TEXT NOT NULL, source_event_id TEXT, project_path TEXT,
+           event_time TEXT NOT NULL, event_ts INTEGER NOT NULL, created_at TEXT NOT NULL,
+           updated_at TEXT NOT NULL, embedding_version TEXT, chroma_synced INTEGER DEFAULT 0);
+         INSERT INTO observations (observation_id, title, narrative, type, source, event_time,
+           event_ts, created_at, updated_at) VALUES ('obs_1', 'kept', 'n', 'note', 'manual',
+           '2024-01-01T00:00:00Z', 1704067200000, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z');",
     )
     .unwrap();
     let jobs = [
@@ -128,7 +135,7 @@ async fn original_database_migrates_forward_with_every_row() {
     );
     let kept: String = conn
         .query_row(
-            "SELECT body FROM observations WHERE id = 'obs_1'",
+            "SELECT title FROM observations WHERE observation_id = 'obs_1'",
             [],
             |r| r.get(0),
         )

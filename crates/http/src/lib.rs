@@ -66,6 +66,7 @@
 
 mod guard;
 mod input;
+mod mcp;
 pub mod openapi;
 mod pipeline;
 mod reply;

@@ -80,6 +80,9 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Response<Body> {
     if let Action::Events = route.action {
         return crate::ws::upgrade(state, req);
     }
+    if let Action::Mcp = route.action {
+        return into_response(crate::mcp::handle(state, req).await);
+    }
     // 5. Token (header only; a `?token=` is not accepted for HTTP routes).
     if route.access == Access::Token {
         let given = req.headers().get(TOKEN_HEADER).map(HeaderValue::as_bytes);
@@ -154,7 +157,7 @@ async fn run(state: &Arc<State>, route: &Route, call: Call) -> Reply {
     let handler = match &route.action {
         Action::Handler(handler) => handler,
         Action::OpenApi => return Reply::raw_json(StatusCode::OK, state.openapi.clone()),
-        Action::Events => return Reply::detail(StatusCode::NOT_FOUND, "Not Found"),
+        Action::Events | Action::Mcp => return Reply::detail(StatusCode::NOT_FOUND, "Not Found"),
     };
     // A panicking handler must cost one 500, never the connection or the host process.
     let started = {

@@ -65,6 +65,8 @@ pub enum Action {
     Events,
     /// Answer the OpenAPI document (built once per server from this very table).
     OpenApi,
+    /// The MCP Streamable HTTP endpoint (`/mcp`, its own token rule: `crate::mcp`).
+    Mcp,
 }
 
 /// The type of a declared query parameter (documentation, and list handling of repeated keys).

@@ -405,14 +405,10 @@ async fn openapi_lists_every_route_and_is_public() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn memory_and_docs_routes_are_404() {
+async fn docs_routes_are_404() {
+    // (The memory routes exist since issue 14: tests/memory.rs.)
     let h = Harness::start().await;
     for (method, path) in [
-        ("POST", "/memory/observations"),
-        ("GET", "/memory/observations"),
-        ("GET", "/memory/stats"),
-        ("POST", "/memory/search"),
-        ("DELETE", "/memory/observations/obs_1"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),

@@ -96,6 +96,15 @@ pub(crate) async fn run_request(
         cap: usize::try_from(settings.claude_output_cap_bytes).unwrap_or(1024 * 1024),
         stream_json: req.stream_json,
     };
+    let mcp = if settings.claude_mcp {
+        crate::memory::claude_mcp_args(&state.memory, &state.config.data_dir).await
+    } else {
+        Vec::new()
+    };
+    let spec = |mut args: Vec<String>| {
+        args.extend(mcp.iter().cloned());
+        spec(args)
+    };
     let args = cli::build_args(&req, None, session_flag.as_ref()).unwrap_or_default();
     let mut out = runner::run(spec(args), Arc::clone(&sink), ctx.abort()).await;
     let mut cli_uuid = session_flag.map(|f| match f {

@@ -32,19 +32,26 @@ pub(crate) struct ClaudeState {
     config: Config,
     /// Bounds the runs executing at once to `claude_max_concurrent`.
     limiter: limiter::Limiter,
+    /// Where the MCP memory server runs, for `--mcp-config` (CONTRACT.md §16).
+    memory: Arc<crate::memory::MemoryState>,
 }
 
 /// Registers the `claude.spawn` handler with a fresh per-backend state.
-pub fn register(jobs: &JobSystem, config: &Config) {
-    register_shared(jobs, config);
+pub fn register(jobs: &JobSystem, config: &Config, memory: &Arc<crate::memory::MemoryState>) {
+    register_shared(jobs, config, memory);
 }
 
 /// [`register`], answering the state so that other jobs can run Claude under the same
 /// concurrency limit (`suggest.generate`).
-pub(crate) fn register_shared(jobs: &JobSystem, config: &Config) -> Arc<ClaudeState> {
+pub(crate) fn register_shared(
+    jobs: &JobSystem,
+    config: &Config,
+    memory: &Arc<crate::memory::MemoryState>,
+) -> Arc<ClaudeState> {
     let state = Arc::new(ClaudeState {
         config: config.clone(),
         limiter: limiter::Limiter::default(),
+        memory: Arc::clone(memory),
     });
     let shared = Arc::clone(&state);
     let handler: Handler = Arc::new(move |ctx| {

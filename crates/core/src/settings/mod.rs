@@ -20,6 +20,8 @@ pub struct Settings {
     pub claude_session_max_messages: i64,
     pub claude_session_max_chars: i64,
     pub claude_output_cap_bytes: i64,
+    /// Claude runs get the in-process MCP memory server while HTTP runs (CONTRACT.md §16).
+    pub claude_mcp: bool,
     /// The vault-relative daily notes folder (CONTRACT.md §17).
     pub daily_notes_folder: String,
     /// The daily note template; `{{date}}` is replaced (CONTRACT.md §17).
@@ -44,6 +46,7 @@ impl Default for Settings {
             claude_session_max_messages: 20,
             claude_session_max_chars: 12000,
             claude_output_cap_bytes: 1_048_576,
+            claude_mcp: true,
             daily_notes_folder: "daily".into(),
             daily_note_template: DEFAULT_DAILY_NOTE_TEMPLATE.into(),
             github_repo_paths: Vec::new(),
@@ -62,6 +65,8 @@ enum Rule {
     Text,
     /// A list of paths: trimmed, normalised, empty entries and duplicates dropped.
     PathList,
+    /// A lax boolean.
+    Bool,
 }
 
 const RULES: &[(&str, Rule)] = &[
@@ -71,6 +76,7 @@ const RULES: &[(&str, Rule)] = &[
     ("claude_session_max_messages", Rule::AtLeast(1)),
     ("claude_session_max_chars", Rule::AtLeast(1)),
     ("claude_output_cap_bytes", Rule::AtLeast(1024)),
+    ("claude_mcp", Rule::Bool),
     ("daily_notes_folder", Rule::Text),
     ("daily_note_template", Rule::Text),
     ("github_repo_paths", Rule::PathList),
@@ -90,6 +96,10 @@ impl Settings {
             }
             ("summarize_prompt", Value::String(text)) => {
                 self.summarize_prompt = text.clone();
+                return;
+            }
+            ("claude_mcp", Value::Bool(on)) => {
+                self.claude_mcp = *on;
                 return;
             }
             ("daily_notes_folder", Value::String(text)) => {
@@ -140,6 +150,19 @@ fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<Value, Va
             }
         }
         Rule::PathList => return check_path_list(key, value),
+        Rule::Bool => {
+            return crate::validate::parse_lax_bool(value)
+                .map(Value::Bool)
+                .ok_or_else(|| {
+                    item(
+                        "bool_parsing",
+                        &loc,
+                        "Input should be a valid boolean, unable to interpret input",
+                        value.clone(),
+                        None,
+                    )
+                })
+        }
         _ => {}
     }
     // Booleans are not integers here, even though JSON-wise `true` might pass a lax parser.

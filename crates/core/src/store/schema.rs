@@ -126,7 +126,8 @@ const MIGRATION_4: &str = r#"
 DROP INDEX IF EXISTS idx_jobs_queue;
 "#;
 
-/// Migration 5: reserved for memory (issue 14); the merger replaces this placeholder.
+/// Migration 5: the memory tables. Written in code (`crate::memory::schema`): it rewrites
+/// rows of the original before it rebuilds their FTS index.
 const MIGRATION_5: &str = "";
 
 /// Migration 6: the notes vault (CONTRACT.md §17). `vaults` are registered folders (canonical
@@ -175,6 +176,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(ORIGINAL_DDL)?;
         }
         tx.execute_batch(sql)?;
+        if target == 5 {
+            crate::memory::schema::migrate(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {target}"))?;
         tx.commit()?;
     }

@@ -18,5 +18,12 @@ pub fn routes() -> Vec<Route> {
             TAG,
             "WebSocket of every backend event (X-Backend-Token header or ?token=)",
         ),
+        Route::with_action(Method::POST, "/mcp", Action::Mcp)
+            .doc(
+                TAG,
+                "MCP Streamable HTTP (JSON-RPC; X-Backend-Token or Authorization: Bearer)",
+            )
+            .body(any_object())
+            .returns(any_object()),
     ]
 }

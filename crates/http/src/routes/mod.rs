@@ -21,6 +21,7 @@ pub mod github;
 pub mod health;
 pub mod jira;
 pub mod jobs;
+pub mod memory;
 pub mod meta;
 pub mod settings;
 pub mod suggest;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<Route> {
     routes.extend(github::routes());
     routes.extend(suggest::routes());
     routes.extend(vault::routes());
+    routes.extend(memory::routes());
     routes.extend(meta::routes());
     routes
 }

@@ -21,6 +21,7 @@ const KEYS: [&str; 6] = [
 
 fn settings_schema(all_required: bool) -> Value {
     let mut props: Vec<(&str, Value)> = KEYS.iter().map(|k| (*k, integer())).collect();
+    props.push(("claude_mcp", crate::schema::boolean()));
     // The notes vault's settings (CONTRACT.md §17).
     props.push(("daily_notes_folder", string()));
     props.push(("daily_note_template", string()));

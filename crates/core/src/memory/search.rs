@@ -1,0 +1,225 @@
+//! Search (CONTRACT.md §15.3): a syntax-safe keyword part over the trigram index, an exact
+//! cosine vector part, and the original's reciprocal rank fusion.
+//!
+//! The query never reaches FTS5 as query syntax: it is split on whitespace into terms, each
+//! term of 3 or more characters becomes one quoted FTS5 string (trigram: a substring match,
+//! case-insensitive), and the terms are OR-ed. Shorter terms (`회의`, `PR`) cannot be looked
+//! up by trigrams; they go to the 1–2-character index (`super::grams`), which answers what a
+//! substring scan of the same columns would.
+//! Ranking is BM25 (best first); observations that only match short terms follow, newest
+//! first.
+
+use std::collections::HashSet;
+
+use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
+
+use super::store::Window;
+use crate::error::Result;
+
+/// RRF's `k` (the original's).
+const RRF_K: f64 = 60.0;
+
+/// The distinct terms of a query, lower-cased, split into trigram-able and short ones.
+pub fn terms(query: &str) -> (Vec<String>, Vec<String>) {
+    let mut seen = HashSet::new();
+    let (mut long, mut short) = (Vec::new(), Vec::new());
+    for term in query.split_whitespace() {
+        let term = term.to_lowercase();
+        if !seen.insert(term.clone()) {
+            continue;
+        }
+        if term.chars().count() >= 3 {
+            long.push(term);
+        } else {
+            short.push(term);
+        }
+    }
+    (long, short)
+}
+
+/// `"a" OR "b""c"`: each term one FTS5 string, double quotes doubled.
+fn match_expression(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// Keyword matches in the window, best first, at most `limit`: `(id, score)` with score =
+/// −BM25 (higher is better) for index matches and 0 for short-term-only matches.
+pub fn keyword(
+    conn: &Connection,
+    query: &str,
+    w: &Window,
+    limit: i64,
+) -> Result<Vec<(String, f64)>> {
+    let (long, short) = terms(query);
+    let mut out: Vec<(String, f64)> = Vec::new();
+    if !long.is_empty() {
+        out = ranked(conn, &match_expression(&long), w, limit)?;
+    }
+    if !short.is_empty() && (out.len() as i64) < limit {
+        let mut args = vec![SqlValue::Text(super::grams::expression(&short))];
+        let filter = w.sql(&mut args);
+        args.push(SqlValue::Integer(limit + out.len() as i64));
+        let sql = format!(
+            "SELECT o.observation_id FROM observations_grams
+               JOIN observations o ON o.rowid = observations_grams.rowid
+              WHERE observations_grams MATCH ?1{filter}
+              ORDER BY o.event_ts DESC, o.rowid DESC LIMIT ?{}",
+            args.len()
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?;
+        let have: HashSet<String> = out.iter().map(|(id, _)| id.clone()).collect();
+        for row in rows {
+            let id = row?;
+            if (out.len() as i64) >= limit {
+                break;
+            }
+            if !have.contains(&id) {
+                out.push((id, 0.0));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How many more index matches than needed the first pass takes before it applies the filters.
+const OVERFETCH: i64 = 4;
+
+/// The BM25-ranked matches of `expr` in the window, best first, at most `limit`.
+///
+/// First pass: the best `OVERFETCH × limit` matches from the index alone (BM25 needs no row of
+/// `observations`), then the filters on just those rows. Only when that leaves too few, and
+/// the index had more matches, does the second pass rank with the filters joined to every
+/// match (a lookup per matching row: the dominant cost for common words).
+fn ranked(conn: &Connection, expr: &str, w: &Window, limit: i64) -> Result<Vec<(String, f64)>> {
+    let take = limit.saturating_mul(OVERFETCH);
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid, bm25(observations_fts) AS score FROM observations_fts
+          WHERE observations_fts MATCH ?1 ORDER BY score LIMIT ?2",
+    )?;
+    let hits: Vec<(i64, f64)> = stmt
+        .query_map(rusqlite::params![expr, take], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let exhausted = (hits.len() as i64) < take;
+    let mut args: Vec<SqlValue> = Vec::new();
+    let filter = w.sql(&mut args);
+    let sql = format!(
+        "SELECT o.observation_id FROM observations o WHERE o.rowid = ?{}{filter}",
+        args.len() + 1
+    );
+    let mut one = conn.prepare_cached(&sql)?;
+    let mut out = Vec::new();
+    for (rowid, score) in &hits {
+        let mut a = args.clone();
+        a.push(SqlValue::Integer(*rowid));
+        let mut rows = one.query(params_from_iter(a))?;
+        if let Some(r) = rows.next()? {
+            out.push((r.get::<_, String>(0)?, -score));
+            if out.len() as i64 >= limit {
+                return Ok(out);
+            }
+        }
+    }
+    if exhausted {
+        return Ok(out);
+    }
+    let mut args = vec![SqlValue::Text(expr.to_string())];
+    let filter = w.sql(&mut args);
+    args.push(SqlValue::Integer(limit));
+    let sql = format!(
+        "SELECT o.observation_id, bm25(observations_fts) AS score
+           FROM observations_fts JOIN observations o ON o.rowid = observations_fts.rowid
+          WHERE observations_fts MATCH ?1{filter}
+          ORDER BY score LIMIT ?{}",
+        args.len()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok((r.get::<_, String>(0)?, -r.get::<_, f64>(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The original's reciprocal rank fusion: `1/(60 + rank)` per list (rank from 1), summed;
+/// ties keep first-seen order (keyword ids first, then vector-only ids).
+pub fn rrf(
+    keyword: &[(String, f64)],
+    vector: &[(String, f64)],
+    limit: usize,
+) -> Vec<(String, f64)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut scores: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    for list in [keyword, vector] {
+        for (rank, (id, _)) in list.iter().enumerate() {
+            let s = scores.entry(id.clone()).or_insert_with(|| {
+                order.push(id.clone());
+                0.0
+            });
+            *s += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+    }
+    let mut merged: Vec<(String, f64)> = order
+        .into_iter()
+        .map(|id| {
+            let s = scores.get(&id).copied().unwrap_or(0.0);
+            (id, s)
+        })
+        .collect();
+    // Stable: equal scores keep insertion order.
+    merged.sort_by(|a, b| b.1.total_cmp(&a.1));
+    merged.truncate(limit);
+    merged
+}
+
+/// Cosine similarity of two vectors of equal length (0 when either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        return 0.0;
+    }
+    f64::from(dot / (na.sqrt() * nb.sqrt()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_split_and_dedupe() {
+        let (long, short) = terms("회의 회의록을 AND \"quote\" ? 🎉 회의");
+        assert_eq!(long, vec!["회의록을", "and", "\"quote\""]);
+        assert_eq!(short, vec!["회의", "?", "🎉"]);
+        assert_eq!(
+            match_expression(&long),
+            "\"회의록을\" OR \"and\" OR \"\"\"quote\"\"\""
+        );
+    }
+
+    #[test]
+    fn rrf_matches_the_original() {
+        let k = vec![("a".to_string(), 1.0), ("b".to_string(), 0.5)];
+        let v = vec![("c".to_string(), 0.9), ("a".to_string(), 0.8)];
+        let m = rrf(&k, &v, 10);
+        assert_eq!(m[0].0, "a");
+        assert!((m[0].1 - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
+        // c (vector rank 1) beats b (keyword rank 2).
+        assert_eq!(m[1].0, "c");
+        assert_eq!(m[2].0, "b");
+        // Ties keep keyword order first.
+        let tie = rrf(&[("k".to_string(), 0.0)], &[("v".to_string(), 0.0)], 10);
+        assert_eq!(tie[0].0, "k");
+        assert_eq!(tie[1].0, "v");
+        assert_eq!(rrf(&k, &[], 1), vec![("a".to_string(), 1.0 / 61.0)]);
+    }
+}
