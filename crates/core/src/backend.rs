@@ -52,6 +52,17 @@ struct Inner {
     memory: Arc<crate::memory::MemoryState>,
 }
 
+/// A handle on a backend that does not keep it alive (held by its own job system).
+#[derive(Clone)]
+pub(crate) struct WeakBackend(std::sync::Weak<Inner>);
+
+impl WeakBackend {
+    /// The backend, unless it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<Backend> {
+        self.0.upgrade().map(|inner| Backend { inner })
+    }
+}
+
 /// `GET /status` (CONTRACT.md §4.1).
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -204,28 +215,11 @@ impl Backend {
             store.write(move |c| queue::recover(c, &bus, None)).await?;
         }
         bus.publish(Event::log(Level::Info, "backend started"));
-        jobs.start();
-        for n in 0..config.workers {
-            bus.publish(Event::log(Level::Info, format!("worker {n} ready")));
-        }
         let scheduler = Scheduler::idle();
-        if config.scheduler {
-            scheduler.start(
-                Arc::clone(&store),
-                Arc::clone(&bus),
-                Arc::clone(&jobs),
-                Arc::clone(&github),
-            );
-        }
-        crate::memory::jobs::start(
-            Arc::clone(&store),
-            Arc::clone(&bus),
-            Arc::clone(&jobs),
-            Arc::clone(&memory),
-            config.scheduler,
-        );
-        Ok(Backend {
-            inner: Arc::new(Inner {
+        // Built before the workers start, so that every job's context can reach the facade.
+        let inner = Arc::new_cyclic(|weak| {
+            jobs.set_facade(WeakBackend(weak.clone()));
+            Inner {
                 config,
                 store,
                 bus,
@@ -239,8 +233,30 @@ impl Backend {
                 github,
                 vault,
                 memory,
-            }),
-        })
+            }
+        });
+        let i = &inner;
+        i.jobs.start();
+        for n in 0..i.config.workers {
+            i.bus
+                .publish(Event::log(Level::Info, format!("worker {n} ready")));
+        }
+        if i.config.scheduler {
+            i.scheduler.start(
+                Arc::clone(&i.store),
+                Arc::clone(&i.bus),
+                Arc::clone(&i.jobs),
+                Arc::clone(&i.github),
+            );
+        }
+        crate::memory::jobs::start(
+            Arc::clone(&i.store),
+            Arc::clone(&i.bus),
+            Arc::clone(&i.jobs),
+            Arc::clone(&i.memory),
+            i.config.scheduler,
+        );
+        Ok(Backend { inner })
     }
 
     /// Shuts the backend down (CONTRACT.md §1.1 `close`). Idempotent: a second call waits for

@@ -205,7 +205,7 @@ pub(super) async fn run(state: Arc<GithubState>, ctx: JobCtx) -> Outcome {
             Error::Canceled(_) => Failure::new("job was stopped"),
             other => internal(other),
         })?;
-    // MERGE(memory): the memory sync's own counts replace these once memory exists.
+    // The memory sync's counts (new observations, CONTRACT.md §19.1) when it took the items.
     let payload = crate::suggest::memory_link::github_payload(&summary, since_ms);
     let memory = crate::suggest::memory_link::write_github_items(&ctx, &payload).await;
     let (authored, reviewed, commits) = match &memory {

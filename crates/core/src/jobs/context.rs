@@ -84,9 +84,19 @@ pub struct JobCtx {
     /// Writes are queued for the next group commit instead of awaited (see [`JobCtx::write`]).
     /// Only a context whose handler runs under the worker's flush-on-yield wrapper may set it.
     pub(crate) pipelined: bool,
+    /// The backend, for handlers that call another capability's facade (memory from the
+    /// GitHub sync and the suggestions). Weak: the job system must not keep its backend alive.
+    pub(crate) facade: Option<crate::backend::WeakBackend>,
 }
 
 impl JobCtx {
+    /// The backend this job runs in, while it is open.
+    pub(crate) fn backend(&self) -> Option<crate::Backend> {
+        self.facade
+            .as_ref()
+            .and_then(crate::backend::WeakBackend::upgrade)
+    }
+
     /// The job id.
     pub fn job_id(&self) -> &str {
         &self.job.job_id

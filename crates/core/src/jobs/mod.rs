@@ -65,6 +65,8 @@ pub struct JobSystem {
     wake: Notify,
     stop: CancellationToken,
     handles: Mutex<Vec<JoinHandle<()>>>,
+    /// The backend the handlers' contexts reach (see [`JobCtx::backend`]), set once it exists.
+    facade: std::sync::OnceLock<crate::backend::WeakBackend>,
 }
 
 impl JobSystem {
@@ -81,7 +83,13 @@ impl JobSystem {
             wake: Notify::new(),
             stop: CancellationToken::new(),
             handles: Mutex::new(Vec::new()),
+            facade: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets handlers reach the backend's facade (called once by `Backend::open`).
+    pub(crate) fn set_facade(&self, backend: crate::backend::WeakBackend) {
+        let _ = self.facade.set(backend);
     }
 
     /// Registers a built-in handler.
@@ -237,6 +245,7 @@ impl JobSystem {
             abort,
             // A host handler's call (e.g. JS `ctx.progress`) waits for its commit.
             pipelined: false,
+            facade: self.facade.get().cloned(),
         })
     }
 
@@ -407,6 +416,7 @@ impl JobSystem {
                     bus: Arc::clone(&self.bus),
                     abort: abort.clone(),
                     pipelined: true,
+                    facade: self.facade.get().cloned(),
                 };
                 execute(handler, ctx, &abort, &self.store).await
             }

@@ -1,12 +1,7 @@
-//! The only calls from GitHub and suggestions into memory (CONTRACT.md §15, issue 14).
-//!
-//! Memory is built on another branch. Until it is merged both functions answer "memory not
-//! available": nothing is written and the search finds nothing. Each call site is marked
-//! `MERGE(memory)`; the payloads are already built in the shapes of
-//! `Backend::sync_github_memory` (`POST /memory/sync/github`, reference payload of
-//! original-memory.md §2.7: the app's camelCase `GitHubPR` / `GitHubCommit` objects) and
-//! `Backend::search_memory` (`POST /memory/search` → `{results, total, mode, query}`), so the
-//! merge only swaps the call.
+//! The only calls from GitHub and suggestions into memory (CONTRACT.md §15, issue 14), through
+//! the backend's facade (`JobCtx::backend`): `Backend::sync_github_memory` (`POST
+//! /memory/sync/github`, the app's camelCase `GitHubPR` / `GitHubCommit` objects of
+//! original-memory.md §2.7) and `Backend::search_memory` (`POST /memory/search`).
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -88,12 +83,27 @@ pub fn github_payload(summary: &Summary, since_ms: i64) -> Value {
 }
 
 /// Writes GitHub items into memory like `POST /memory/sync/github` (dedupe keys of the memory
-/// sync). `None` while memory is not available: the caller then reports its own counts.
-pub async fn write_github_items(_ctx: &JobCtx, payload: &Value) -> Option<MemoryCounts> {
-    // MERGE(memory): `backend.sync_github_memory(payload)` (or the store-level function behind
-    // it, run with `ctx.store()`), mapping its `processed` object into `MemoryCounts`.
-    let _ = payload;
-    None
+/// sync). `None` when memory could not take them (the backend is closing, or the sync failed:
+/// logged); the caller then reports its own counts.
+pub async fn write_github_items(ctx: &JobCtx, payload: &Value) -> Option<MemoryCounts> {
+    let backend = ctx.backend()?;
+    match backend.sync_github_memory(payload).await {
+        Ok(answer) => {
+            let n = |k: &str| answer["processed"][k].as_u64().unwrap_or(0);
+            Some(MemoryCounts {
+                prs_authored: n("prs_authored"),
+                prs_reviewed: n("prs_reviewed"),
+                commits: n("commits"),
+            })
+        }
+        Err(err) => {
+            ctx.bus().publish(crate::events::Event::log(
+                crate::events::Level::Warn,
+                format!("github sync: memory could not take the items: {err}"),
+            ));
+            None
+        }
+    }
 }
 
 /// The body of `POST /memory/search` of the Summarize flow: the query and a limit of 100.
@@ -110,10 +120,16 @@ pub fn references_of(answer: &Value) -> Vec<MemoryRef> {
         .unwrap_or_default()
 }
 
-/// Searches memory for the prompt's `[Related Memory]` block. Empty while memory is not
-/// available; a failure is ignored, as in the app.
-pub async fn search(_ctx: &JobCtx, payload: &Value) -> Vec<MemoryRef> {
-    // MERGE(memory): `references_of(&backend.search_memory(payload)?)`, errors → empty.
-    let _ = payload;
-    Vec::new()
+/// Searches memory for the prompt's `[Related Memory]` block. A failure gives no references,
+/// as in the app.
+pub async fn search(ctx: &JobCtx, payload: &Value) -> Vec<MemoryRef> {
+    let Some(backend) = ctx.backend() else {
+        return Vec::new();
+    };
+    match backend.search_memory(payload).await {
+        Ok(answer) => serde_json::to_value(answer)
+            .map(|v| references_of(&v))
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
