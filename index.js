@@ -467,7 +467,12 @@ class Backend {
     if (typeof handler !== 'function') {
       throw invalidInput('handler must be a function');
     }
-    const maxAttempts = options && options.maxAttempts !== undefined ? options.maxAttempts : 1;
+    let maxAttempts;
+    try {
+      maxAttempts = options && options.maxAttempts !== undefined ? options.maxAttempts : 1;
+    } catch (e) {
+      throw invalidInput(`options cannot be read (${describe(e)})`, ['options']);
+    }
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20) {
       throw invalidInput('maxAttempts must be an integer from 1 to 20');
     }
@@ -586,7 +591,12 @@ class Backend {
   searchNotes(input) { return this.#call('searchNotes', input); }
   listNotes(folderPath) { return this.#call('listNotes', { folder_path: folderPath }); }
   createNote(folderPath, title, options) {
-    const overwrite = options == null ? undefined : options.overwrite;
+    let overwrite;
+    try {
+      overwrite = options == null ? undefined : options.overwrite;
+    } catch (e) {
+      return Promise.reject(invalidInput(`options cannot be read (${describe(e)})`, ['options']));
+    }
     return this.#call('createNote', { folder_path: folderPath, title, overwrite });
   }
   getNotePath(folderPath, noteId) { return this.#call('getNotePath', { folder_path: folderPath, note_id: noteId }); }
