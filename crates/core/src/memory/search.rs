@@ -177,20 +177,6 @@ pub fn rrf(
     merged
 }
 
-/// Cosine similarity of two vectors of equal length (0 when either is zero).
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        return 0.0;
-    }
-    f64::from(dot / (na.sqrt() * nb.sqrt()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
