@@ -76,9 +76,9 @@ test('status reports real numbers', async () => {
 
   const withScheduler = await Backend.open({ dataDir: tempDir() });
   const s2 = await withScheduler.status();
-  assert.deepEqual(s2.scheduler, { running: true, jobs: 2 });
+  assert.deepEqual(s2.scheduler, { running: true, jobs: 3 });
   await withScheduler.updateSettings({ calendar_sync_interval_sec: 0 });
-  assert.deepEqual((await withScheduler.status()).scheduler, { running: true, jobs: 1 });
+  assert.deepEqual((await withScheduler.status()).scheduler, { running: true, jobs: 2 });
   await withScheduler.close();
 });
 

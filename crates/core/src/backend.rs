@@ -385,8 +385,9 @@ impl Backend {
             },
             scheduler: SchedulerStatus {
                 running,
+                // Atlassian, calendar (unless off) and memory's hourly pass (CONTRACT.md §15.6).
                 jobs: if running {
-                    1 + u32::from(current.calendar_sync_interval_sec > 0)
+                    2 + u32::from(current.calendar_sync_interval_sec > 0)
                 } else {
                     0
                 },

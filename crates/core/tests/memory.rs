@@ -1049,3 +1049,38 @@ async fn filters_find_weak_matches_behind_many_strong_ones() {
     assert_eq!(r.results[0].observation_id, task);
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn common_words_do_not_outrank_informative_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path()).await;
+    for i in 0..10 {
+        create(&b, &format!("common {i}"), "the the the and the").await;
+    }
+    let mut rare = Vec::new();
+    for i in 0..3 {
+        rare.push(create(&b, &format!("rare {i}"), "the zebra crossing").await);
+    }
+    // Phase 1 (informative terms) fills the list.
+    let r = b
+        .search_memory(&json!({"query": "THE zebra", "limit": 1, "search_mode": "fts"}))
+        .await
+        .unwrap();
+    assert!(rare.contains(&r.results[0].observation_id));
+    // Too few informative matches: the whole query is ranked, every term counts.
+    let r = b
+        .search_memory(&json!({"query": "the zebra", "limit": 10, "search_mode": "fts"}))
+        .await
+        .unwrap();
+    assert_eq!(r.total, 10);
+    for (i, res) in r.results.iter().enumerate() {
+        assert_eq!(rare.contains(&res.observation_id), i < 3, "rare ones first");
+    }
+    // Only common words: still every match.
+    let r = b
+        .search_memory(&json!({"query": "the and", "limit": 100, "search_mode": "fts"}))
+        .await
+        .unwrap();
+    assert_eq!(r.total, 13);
+    b.close().await.unwrap();
+}

@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::embed::{check_vectors, Embedder};
 use super::input::{self, Mode, SearchInput};
-use super::jobs::{created, queue_chroma_sync, store_drafts};
+use super::jobs::{created, store_drafts};
 use super::observation::{snippet, Observation, Summary};
 use super::search::{keyword, rrf};
-use super::store::{self as sql, Counts, Stored};
+use super::store::{self as sql, Counts};
 use super::{capture, MemoryState, CHROMA_SYNC, PROCESS_EVENTS};
 use crate::error::{Error, Result};
 use crate::events::{Event, Level};
@@ -420,12 +420,6 @@ impl crate::Backend {
         Ok(())
     }
 
-    /// Queues `memory.chroma_sync` unless one is pending (the debounced path).
-    pub async fn queue_memory_embedding(&self) -> Result<Option<String>> {
-        self.mem()?;
-        queue_chroma_sync(self.jobs()).await
-    }
-
     /// Tells memory where the HTTP adapter serves (`None` when it stops): `mcpConfig` and
     /// the Claude runs' `--mcp-config` point there.
     pub fn set_mcp_endpoint(&self, endpoint: Option<(u16, String)>) {
@@ -442,12 +436,5 @@ impl crate::Backend {
             ));
         };
         Ok(super::mcp::config(port, &token))
-    }
-}
-
-impl Stored {
-    /// True for a new observation.
-    pub fn is_created(&self) -> bool {
-        matches!(self, Stored::Created(_))
     }
 }

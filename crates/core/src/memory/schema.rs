@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS observation_sources (
   created_at TEXT NOT NULL, PRIMARY KEY (source_type, source_id));
 CREATE INDEX IF NOT EXISTS idx_observation_sources_observation
   ON observation_sources (observation_id);
+DROP TABLE IF EXISTS observations_fts_vocab;
 DROP TABLE IF EXISTS observations_fts;
 "#;
 
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS observation_vectors (
   vector BLOB NOT NULL, created_at TEXT NOT NULL,
   PRIMARY KEY (observation_id, model));
 CREATE INDEX IF NOT EXISTS idx_observations_created ON observations (created_at);
+CREATE VIRTUAL TABLE observations_fts_vocab USING fts5vocab('observations_fts', 'row');
 INSERT INTO observations_fts (observations_fts) VALUES ('rebuild');
 "#;
 

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params_from_iter, types::Value as SqlValue, Connection};
+use rusqlite::{params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 
 use super::store::Window;
 use crate::error::Result;
@@ -57,7 +57,16 @@ pub fn keyword(
     let (long, short) = terms(query);
     let mut out: Vec<(String, f64)> = Vec::new();
     if !long.is_empty() {
-        out = ranked(conn, &match_expression(&long), w, limit)?;
+        // Terms in more than half of the rows weigh nothing in BM25 (their IDF is clamped to
+        // 1e-6), yet they make every row a match to score. Rank by the informative terms
+        // first; only when those find too few rows is the whole query ranked.
+        let informative = informative_terms(conn, &long)?;
+        if !informative.is_empty() && informative.len() < long.len() {
+            out = ranked(conn, &match_expression(&informative), w, limit)?;
+        }
+        if (out.len() as i64) < limit {
+            out = ranked(conn, &match_expression(&long), w, limit)?;
+        }
     }
     if !short.is_empty() && (out.len() as i64) < limit {
         let mut args = vec![SqlValue::Text(super::grams::expression(&short))];
@@ -81,6 +90,50 @@ pub fn keyword(
             if !have.contains(&id) {
                 out.push((id, 0.0));
             }
+        }
+    }
+    Ok(out)
+}
+
+/// The terms found in at most half of the observations. A term's trigrams' document counts
+/// (from `observations_fts_vocab`) bound its own from above; a term of one trigram is exact;
+/// a longer term whose bound is over half is counted exactly.
+fn informative_terms(conn: &Connection, terms: &[String]) -> Result<Vec<String>> {
+    let total: i64 = conn
+        .prepare_cached("SELECT count(*) FROM observations")?
+        .query_row([], |r| r.get(0))?;
+    let half = total / 2;
+    let mut vocab =
+        conn.prepare_cached("SELECT doc FROM observations_fts_vocab WHERE term = ?1")?;
+    let mut out = Vec::new();
+    for term in terms {
+        let chars: Vec<char> = term.chars().collect();
+        let mut bound = i64::MAX;
+        for w in chars.windows(3) {
+            let tri: String = w.iter().collect();
+            let doc: i64 = vocab
+                .query_row(rusqlite::params![tri], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            bound = bound.min(doc);
+        }
+        let common = if bound <= half {
+            false
+        } else if chars.len() == 3 {
+            true
+        } else {
+            let n: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM observations_fts WHERE observations_fts MATCH ?1",
+                )?
+                .query_row(
+                    rusqlite::params![match_expression(std::slice::from_ref(term))],
+                    |r| r.get(0),
+                )?;
+            n > half
+        };
+        if !common {
+            out.push(term.clone());
         }
     }
     Ok(out)
@@ -175,20 +228,6 @@ pub fn rrf(
     merged.sort_by(|a, b| b.1.total_cmp(&a.1));
     merged.truncate(limit);
     merged
-}
-
-/// Cosine similarity of two vectors of equal length (0 when either is zero).
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        return 0.0;
-    }
-    f64::from(dot / (na.sqrt() * nb.sqrt()))
 }
 
 #[cfg(test)]
