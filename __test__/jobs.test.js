@@ -61,7 +61,7 @@ test('createJob validates its input like POST /jobs', async () => {
     assert.equal(e.status, 422);
     assert.deepEqual(e.detail[0], {
       type: 'value_error', loc: ['body', 'type'],
-      msg: "Value error, unknown job type 'foo'; known types: claude.spawn, connector.calendar.sync, connector.confluence.sync, connector.jira.sync, demo, maintenance.compact",
+      msg: "Value error, unknown job type 'foo'; known types: claude.spawn, connector.calendar.sync, connector.confluence.sync, connector.jira.sync, demo, index.rebuild, index.update, maintenance.compact, vault.scan",
       input: 'foo', ctx: { error: 'unknown job type' },
     });
     return true;
