@@ -141,15 +141,24 @@ pub fn search(
         .collect();
     // Score desc, mtime desc, then walk order (the index order, so the index itself breaks
     // the last tie and an unstable sort gives the app's stable order).
-    hits.sort_unstable_by(|&a, &b| {
-        scores[b]
-            .cmp(&scores[a])
-            .then(snapshot.notes[b].mtime_ms.cmp(&snapshot.notes[a].mtime_ms))
-            .then(a.cmp(&b))
-    });
+    let order = |a: &usize, b: &usize| {
+        scores[*b]
+            .cmp(&scores[*a])
+            .then(
+                snapshot.notes[*b]
+                    .mtime_ms
+                    .cmp(&snapshot.notes[*a].mtime_ms),
+            )
+            .then(a.cmp(b))
+    };
     if limit > 0 && hits.len() as i64 > limit {
-        hits.truncate(limit as usize);
+        // The order is total, so selecting the first `limit` and sorting only them gives
+        // the same list as sorting everything.
+        let k = limit as usize;
+        hits.select_nth_unstable_by(k - 1, order);
+        hits.truncate(k);
     }
+    hits.sort_unstable_by(order);
     hits.into_iter()
         .map(|i| {
             let note = &snapshot.notes[i];
