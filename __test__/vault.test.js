@@ -190,6 +190,7 @@ test('documented differences: dot-folders and node_modules are skipped, "..name"
     for (const rel of ['.git/a.md', '.obsidian/b.md', 'deep/node_modules/c.md', '..dots.md', '.dotfile.md']) {
       fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
       fs.writeFileSync(path.join(root, rel), 'needle');
+      fs.utimesSync(path.join(root, rel), 1e9, 1e9); // equal mtimes: walk order decides
     }
     const answer = await backend.searchNotes({ vault_path: root, query: 'needle' });
     assert.deepEqual(answer.results.map((r) => r.relative_path), ['..dots', '.dotfile']);

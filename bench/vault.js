@@ -15,7 +15,9 @@
 //   edit_visible_ms    an external write (fs.writeFileSync) → the `vault.changed` event naming it
 //                      (watcher debounce + index.update job + commit); p50 and max of 10
 //   search p50/p95     `searchNotes` from JS (call, napi, JSON, parse) for one- and three-word
-//                      queries, RUNS calls each over a rotation of queries; limit 200 (the app's)
+//                      queries; limit 200 (the app's). `_cold`: tokens never searched before;
+//                      plain: RUNS calls over a rotation of 8 (or 4) queries, whose per-token
+//                      counts the index keeps; `typing`: each prefix of the three-word queries
 //   app p50            the app's brute-force algorithm (`__test__/app-search.js`) over the same
 //                      files and queries (fewer runs: it reads every file each time)
 //   db_mb, rss_mb      index.db (+ WAL) on disk after indexing; RSS growth of the process
@@ -219,8 +221,32 @@ async function scenario(kind) {
       ? ['검색 기능 회의', 'meeting review plan', '배포 deploy 고객', 'daily 노트 summary']
       : [ranked([30, 61, 400]), ranked([41, 200, 1601]), ranked([101, 800, 3200]), ranked([35, 45, 90])].map((w) => w.join(' '));
     out.queries = { one: one.slice(0, 3), three: three.slice(0, 2) };
+    // Cold: tokens never searched before (each snapshot of the index keeps the per-note
+    // counts of its last 16 tokens). Dense: distinct substrings of the common words (they
+    // still occur in every note); zipf: distinct words of rank 30 and up.
+    const fresh = [];
+    if (kind === 'dense') {
+      for (const w of [...EN, ...KO].map((x) => x.toLowerCase())) {
+        for (let a = 0; a < w.length; a += 1) {
+          for (let b = a + 2; b <= w.length; b += 1) fresh.push(w.slice(a, b));
+        }
+      }
+    } else {
+      for (let k = 30; fresh.length < 4 * RUNS; k += 1) fresh.push(vocab.words[k]);
+    }
+    const unique = [...new Set(fresh)].filter((t) => !one.includes(t) && !three.join(' ').split(' ').includes(t));
+    const coldOne = unique.slice(0, Math.min(RUNS, Math.floor(unique.length / 4)));
+    const rest = unique.slice(coldOne.length);
+    const coldThree = [];
+    for (let i = 0; i + 2 < rest.length && coldThree.length < coldOne.length; i += 3) coldThree.push(rest.slice(i, i + 3).join(' '));
+    out.search_one_word_cold = await timeSearches(backend, root, coldOne, coldOne.length);
+    out.search_three_words_cold = await timeSearches(backend, root, coldThree, coldThree.length);
     out.search_one_word = await timeSearches(backend, root, one, RUNS);
     out.search_three_words = await timeSearches(backend, root, three, RUNS);
+    // Typing a three-word query, one search per keystroke (the app debounces 200 ms).
+    const typed = [];
+    for (const q of three) for (let i = 1; i <= q.length; i += 1) typed.push(q.slice(0, i));
+    out.search_typing = await timeSearches(backend, root, typed, typed.length);
     out.search_absent_word = await timeSearches(backend, root, ['nothing-here', 'zzqqy'], RUNS);
     out.app_one_word_p50_ms = await timeApp(root, one, APP_RUNS);
     out.app_three_words_p50_ms = await timeApp(root, three, APP_RUNS);

@@ -247,12 +247,17 @@ async fn index_survives_a_restart_and_the_jobs_scan_rebuild_and_update() {
     assert_eq!(ids(&search(&b, &root, "common", json!(0)).await).len(), 298);
 
     put(&root, "f3/extra.md", "zeta");
-    let job = run(json!({"type": "index.update", "payload": {"vault_path": root,
-        "changed_paths": [root.join("f3/extra.md"), "f4/../f1/n1.md"], "deleted_paths": ["f1/n8.md"]}})).await;
+    put(&root, "..dots.md", "zeta");
+    let job = run(
+        json!({"type": "index.update", "payload": {"vault_path": root,
+        "changed_paths": [root.join("f3/extra.md"), "f4/../f1/n1.md", "..dots.md", "../escape.md"],
+        "deleted_paths": ["f1/n8.md"]}}),
+    )
+    .await;
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert_eq!(
         ids(&search(&b, &root, "zeta", json!(0)).await),
-        ["f3/extra"]
+        ["..dots", "f3/extra"]
     );
 
     let job = run(json!({"type": "vault.scan", "payload": {"vault_path": "relative/path"}})).await;

@@ -109,6 +109,37 @@ pub struct Snapshot {
     pub titles: String,
     /// Bounds of each title in `titles`.
     pub title_bounds: Vec<(usize, usize)>,
+    /// Per-token scores already counted over this snapshot (title × 5 + content, per note),
+    /// newest last. A snapshot never changes, so they stay right until it is replaced; while
+    /// someone types, each query repeats the tokens of the previous one.
+    pub(crate) token_scores: std::sync::Mutex<Vec<(String, Arc<Vec<u64>>)>>,
+}
+
+/// Tokens whose per-note scores a snapshot keeps.
+pub const CACHED_TOKENS: usize = 16;
+
+impl Snapshot {
+    /// The per-note scores of one token, counted by `count` unless this snapshot has them.
+    pub(crate) fn token_scores(
+        &self,
+        token: &str,
+        count: impl FnOnce() -> Vec<u64>,
+    ) -> Arc<Vec<u64>> {
+        let hit = crate::store::lock(&self.token_scores)
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, s)| Arc::clone(s));
+        if let Some(scores) = hit {
+            return scores;
+        }
+        let scores = Arc::new(count());
+        let mut cache = crate::store::lock(&self.token_scores);
+        if cache.len() >= CACHED_TOKENS {
+            cache.remove(0);
+        }
+        cache.push((token.to_string(), Arc::clone(&scores)));
+        scores
+    }
 }
 
 impl Snapshot {
@@ -156,6 +187,7 @@ impl Snapshot {
             bounds,
             titles,
             title_bounds,
+            token_scores: Default::default(),
         }
     }
 

@@ -66,7 +66,8 @@ fn paths(payload: &Value, key: &str, root: &Path, given: &Path) -> Vec<String> {
                     .ok()
                     .and_then(rel_text)
             } else {
-                rel_text(&super::files::normalize(path)).filter(|r| !r.starts_with(".."))
+                // `rel_text` refuses a `..` left after normalizing (a path out of the vault).
+                rel_text(&super::files::normalize(path))
             }
         })
         .filter(|r| !r.is_empty())

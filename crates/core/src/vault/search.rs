@@ -119,36 +119,46 @@ pub fn search(
         }
     }
     for (token, times) in &distinct {
-        let finder = Finder::new(token.as_bytes());
-        accumulate_all(
-            &snapshot.titles,
-            &snapshot.title_bounds,
-            &finder,
-            TITLE_WEIGHT * times,
-            &mut scores,
-        );
-        accumulate_all(
-            &snapshot.lower,
-            &snapshot.bounds,
-            &finder,
-            *times,
-            &mut scores,
-        );
+        let per_note = snapshot.token_scores(token, || {
+            let finder = Finder::new(token.as_bytes());
+            let mut one = vec![0u64; n];
+            accumulate_all(
+                &snapshot.titles,
+                &snapshot.title_bounds,
+                &finder,
+                TITLE_WEIGHT,
+                &mut one,
+            );
+            accumulate_all(&snapshot.lower, &snapshot.bounds, &finder, 1, &mut one);
+            one
+        });
+        for (score, add) in scores.iter_mut().zip(per_note.iter()) {
+            *score += add * times;
+        }
     }
     let mut hits: Vec<usize> = (0..n)
         .filter(|&i| scores[i] > 0 && snapshot.notes[i].rel.starts_with(prefix))
         .collect();
     // Score desc, mtime desc, then walk order (the index order, so the index itself breaks
     // the last tie and an unstable sort gives the app's stable order).
-    hits.sort_unstable_by(|&a, &b| {
-        scores[b]
-            .cmp(&scores[a])
-            .then(snapshot.notes[b].mtime_ms.cmp(&snapshot.notes[a].mtime_ms))
-            .then(a.cmp(&b))
-    });
+    let order = |a: &usize, b: &usize| {
+        scores[*b]
+            .cmp(&scores[*a])
+            .then(
+                snapshot.notes[*b]
+                    .mtime_ms
+                    .cmp(&snapshot.notes[*a].mtime_ms),
+            )
+            .then(a.cmp(b))
+    };
     if limit > 0 && hits.len() as i64 > limit {
-        hits.truncate(limit as usize);
+        // The order is total, so selecting the first `limit` and sorting only them gives
+        // the same list as sorting everything.
+        let k = limit as usize;
+        hits.select_nth_unstable_by(k - 1, order);
+        hits.truncate(k);
     }
+    hits.sort_unstable_by(order);
     hits.into_iter()
         .map(|i| {
             let note = &snapshot.notes[i];
@@ -173,7 +183,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::vault::index::{hash_bytes, NoteEntry};
+    use crate::vault::index::{hash_bytes, NoteEntry, CACHED_TOKENS};
 
     fn snapshot(notes: &[(&str, String)]) -> Snapshot {
         let notes = notes
@@ -189,6 +199,24 @@ mod tests {
             })
             .collect();
         Snapshot::build(notes, None)
+    }
+
+    #[test]
+    fn a_snapshot_reuses_token_counts_and_a_new_one_starts_afresh() {
+        let s = snapshot(&[("a.md", "ab ab".into()), ("b.md", "ab".into())]);
+        let first = search(&s, "", Path::new("/v"), &["ab".into(), "ab".into()], 0);
+        let again = search(&s, "", Path::new("/v"), &["ab".into()], 0);
+        assert_eq!(first[0].score, 4);
+        assert_eq!(again[0].score, 2);
+        assert_eq!(crate::store::lock(&s.token_scores).len(), 1);
+        let next = s.with_changes(&[], &["a.md".into()]);
+        assert!(crate::store::lock(&next.token_scores).is_empty());
+        let hits = search(&next, "", Path::new("/v"), &["ab".into()], 0);
+        assert_eq!(hits.len(), 1);
+        for i in 0..40 {
+            search(&next, "", Path::new("/v"), &[format!("t{i}")], 0);
+        }
+        assert_eq!(crate::store::lock(&next.token_scores).len(), CACHED_TOKENS);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::text::has_md_suffix_ci;
 use super::walk::{in_skipped_dir, skipped_dir};
 use crate::error::{Error, Result};
 use crate::jobs::{JobSystem, NewJob};
+use crate::store::run_blocking;
 
 /// Quiet time before a batch of changes is handed on.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -45,7 +46,11 @@ pub fn start(state: &Arc<VaultState>, vault: &Arc<Vault>) -> Result<Watch> {
     let weak_state = Arc::downgrade(state);
     tokio::spawn(async move {
         while let Some(paths) = rx.recv().await {
-            let (changed, rescan) = classify(&root, paths);
+            // `classify` stats paths: on the blocking pool, never on an async worker.
+            let at = root.clone();
+            let Ok((changed, rescan)) = run_blocking(move || Ok(classify(&at, paths))).await else {
+                return;
+            };
             let (Some(jobs), Some(state)) = (jobs.upgrade(), weak_state.upgrade()) else {
                 return;
             };
