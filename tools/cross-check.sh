@@ -81,6 +81,9 @@ EOS
     chmod +x "$WORK/zcc-aarch64-macos" "$WORK/zar"
     CC_aarch64_apple_darwin="$WORK/zcc-aarch64-macos" AR_aarch64_apple_darwin="$WORK/zar" \
       nice -n 15 cargo check --workspace --all-targets --target aarch64-apple-darwin
+    # Linking needs the macOS SDK (CoreFoundation): this stops at the link here, as the README says.
+    "$WORK/venv/bin/pip" install -q cargo-zigbuild==0.24.0
+    PATH="$WORK/venv/bin:$PATH" nice -n 15 cargo-zigbuild zigbuild --lib --target aarch64-apple-darwin || true
     ;;
   *)
     echo "usage: $0 aarch64|windows|macos" >&2
