@@ -79,7 +79,7 @@ mod ws;
 pub use guard::{DEFAULT_ORIGINS, TOKEN_HEADER};
 pub use input::MAX_BODY;
 pub use reply::Reply;
-pub use router::{Call, ParamType, QueryParam, Route, Router};
+pub use router::{Call, ParamType, QueryParam, Route, Router, Surface};
 pub use server::{start, HttpOptions, HttpServer};
 /// Other timings for the tests (feature `test-support`).
 #[cfg(feature = "test-support")]

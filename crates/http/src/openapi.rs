@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::router::{Access, Action, ParamType, Route, Router};
+use crate::router::{Access, Action, ParamType, Route, Router, Surface};
 use crate::schema;
 
 /// The whole document.
@@ -58,7 +58,19 @@ fn operation(route: &Route) -> Value {
     let mut op = Map::new();
     op.insert("tags".into(), json!([route.tag]));
     op.insert("summary".into(), json!(route.summary));
-    op.insert("operationId".into(), json!(operation_id(route)));
+    match route.surface {
+        Surface::Js(method) => {
+            op.insert("operationId".into(), json!(method));
+            op.insert("x-js-method".into(), json!(method));
+        }
+        Surface::HttpOnly(why) => {
+            op.insert("operationId".into(), json!(operation_id(route)));
+            op.insert("x-http-only".into(), json!(why));
+        }
+        Surface::Undeclared => {
+            op.insert("operationId".into(), json!(operation_id(route)));
+        }
+    }
     let mut params: Vec<Value> = route
         .path_params()
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": schema::string() }))

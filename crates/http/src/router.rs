@@ -120,6 +120,17 @@ pub(crate) enum Segment {
     Param(&'static str),
 }
 
+/// What a route is to the JS API (see [`Route::js`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Answered by this `Backend` method too.
+    Js(&'static str),
+    /// HTTP only, for the reason given.
+    HttpOnly(&'static str),
+    /// Not declared yet: a test fails.
+    Undeclared,
+}
+
 /// One route: the unit every capability module declares.
 #[derive(Clone)]
 pub struct Route {
@@ -145,6 +156,11 @@ pub struct Route {
     pub response_schema: Value,
     /// Media type of the 200 answer.
     pub response_type: &'static str,
+    /// What the route is to JS: the `Backend` method answering the same (its OpenAPI
+    /// `operationId`), or why there is none. Every route declares one; a test checks it, and
+    /// `__test__/surface.test.js` checks the names against `index.js`, `index.d.ts` and the
+    /// binding's dispatch.
+    pub surface: Surface,
     pub(crate) segments: Vec<Segment>,
 }
 
@@ -173,6 +189,7 @@ impl Route {
             body_schema: None,
             response_schema: Value::Object(Default::default()),
             response_type: "application/json",
+            surface: Surface::Undeclared,
             segments: parse_pattern(path),
         }
     }
@@ -211,6 +228,18 @@ impl Route {
         Fut: Future<Output = Result<Reply>> + Send + 'static,
     {
         Route::new(Method::DELETE, path, handler)
+    }
+
+    /// The `Backend` method of JS that answers the same as this route.
+    pub fn js(mut self, method: &'static str) -> Route {
+        self.surface = Surface::Js(method);
+        self
+    }
+
+    /// Declares that the route has no JS method on purpose, and why.
+    pub fn http_only(mut self, why: &'static str) -> Route {
+        self.surface = Surface::HttpOnly(why);
+        self
     }
 
     /// Makes the route public (no token). Only for the two routes the contract names.

@@ -297,7 +297,12 @@ impl JobSystem {
         if !interrupted.is_empty() {
             let bus = Arc::clone(&self.bus);
             self.store
-                .write(move |c| queue::recover(c, &bus, Some(&interrupted)))
+                .write(move |c| {
+                    for id in &interrupted {
+                        queue::give_back_unstarted(c, id)?;
+                    }
+                    queue::recover(c, &bus, Some(&interrupted))
+                })
                 .await?;
         }
         Ok(())

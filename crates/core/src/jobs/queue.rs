@@ -363,6 +363,18 @@ pub fn unclaim(conn: &Connection, job_id: &str) -> Result<()> {
     release(conn, job_id)
 }
 
+/// Gives back the attempt of a job that close() interrupted before its handler marked it
+/// running (still `queued`): like a job that was claimed and never started, it keeps its whole
+/// budget. A `running` job is left to [`recover`].
+pub fn give_back_unstarted(conn: &Connection, job_id: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE jobs SET claimed = 0, attempts = MAX(attempts - 1, 0)
+         WHERE job_id = ?1 AND status = 'queued'",
+    )?
+    .execute(params![job_id])?;
+    Ok(())
+}
+
 /// Puts a job whose attempt failed back in the queue, due after the backoff.
 pub fn requeue_after_failure(
     conn: &mut Connection,

@@ -125,9 +125,11 @@ pub fn routes() -> Vec<Route> {
 fn account_routes() -> Vec<Route> {
     vec![
         Route::get("/calendar/providers", list_providers)
+            .js("listCalendarProviders")
             .doc(TAG, "The supported calendar providers")
             .returns(wrapped("providers", provider())),
         Route::post("/calendar/accounts", create_account)
+            .js("createCalendarAccount")
             .doc(
                 TAG,
                 "Create an account (Apple; Google accounts come from OAuth)",
@@ -135,18 +137,22 @@ fn account_routes() -> Vec<Route> {
             .body(create_account_body())
             .returns(account()),
         Route::get("/calendar/accounts", list_accounts)
+            .js("listCalendarAccounts")
             .doc(TAG, "List accounts, newest first")
             .returns(wrapped("accounts", account())),
         Route::get("/calendar/accounts/{account_id}", get_account)
+            .js("getCalendarAccount")
             .doc(TAG, "One account")
             .returns(account()),
         Route::delete("/calendar/accounts/{account_id}", delete_account)
+            .js("deleteCalendarAccount")
             .doc(
                 TAG,
                 "Delete an account with its calendars, events and sync state",
             )
             .returns(ok()),
         Route::post("/calendar/accounts/{account_id}/sync", sync_account)
+            .js("syncCalendarAccount")
             .doc(
                 TAG,
                 "Queue a connector.calendar.sync job (the path id wins)",
@@ -159,6 +165,7 @@ fn account_routes() -> Vec<Route> {
 fn data_routes() -> Vec<Route> {
     vec![
         Route::get("/calendar/calendars", list_calendars)
+            .js("listCalendars")
             .doc(TAG, "List calendars, primary first")
             .query(&[
                 QueryParam::optional("account_id", ParamType::String),
@@ -169,10 +176,12 @@ fn data_routes() -> Vec<Route> {
             "/calendar/calendars/{account_id}/{calendar_id}",
             update_calendar,
         )
+        .js("updateCalendar")
         .doc(TAG, "Select or unselect a calendar")
         .body(object(&[("selected", boolean())]))
         .returns(ok()),
         Route::get("/calendar/events", list_events)
+            .js("listCalendarEvents")
             .doc(TAG, "Events overlapping [start, end), by start time")
             .query(&[
                 QueryParam::required("start", ParamType::String),
@@ -188,16 +197,19 @@ fn data_routes() -> Vec<Route> {
 fn oauth_routes() -> Vec<Route> {
     vec![
         Route::post("/calendar/oauth/google/start", start_oauth)
+            .js("startGoogleOAuth")
             .doc(
                 OAUTH_TAG,
                 "Prepare a PKCE flow redirecting to this server's callback",
             )
             .returns(oauth_started()),
         Route::post("/calendar/oauth/google/complete", complete_oauth)
+            .js("completeGoogleOAuth")
             .doc(OAUTH_TAG, "Exchange a code captured by the client")
             .body(object(&[("code", string()), ("state", string())]))
             .returns(oauth_completed()),
         Route::get("/calendar/oauth/google/callback", oauth_callback)
+            .http_only("the browser's redirect target of Google OAuth; JS calls completeGoogleOAuth")
             .public()
             .doc(OAUTH_TAG, "The browser's redirect target: an HTML page")
             .query(&[

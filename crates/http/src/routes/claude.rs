@@ -51,20 +51,25 @@ fn session(with_messages: bool) -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::post("/claude/spawn", spawn)
+            .js("spawnClaude")
             .doc(TAG, "Queue a claude.spawn job")
             .body(spawn_body())
             .returns(job_created()),
         Route::post("/claude/session", create_session)
+            .js("createClaudeSession")
             .doc(TAG, "Create a chat session")
             .returns(object(&[("session_id", string())])),
         Route::get("/claude/sessions", list_sessions)
+            .js("listClaudeSessions")
             .doc(TAG, "List sessions, newest first, without messages")
             .query(&[QueryParam::optional("limit", ParamType::Integer)])
             .returns(wrapped("sessions", session(false))),
         Route::get("/claude/session/{session_id}", get_session)
+            .js("getClaudeSession")
             .doc(TAG, "One session with its messages, oldest first")
             .returns(session(true)),
         Route::delete("/claude/session/{session_id}", delete_session)
+            .js("deleteClaudeSession")
             .doc(TAG, "Delete a session")
             .returns(ok()),
     ]

@@ -14,16 +14,20 @@ const TAG: &str = "confluence";
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/confluence/accounts", list_accounts)
+            .js("listConfluenceAccounts")
             .doc(TAG, "List Confluence accounts, newest first")
             .returns(wrapped("accounts", account())),
         Route::post("/confluence/accounts", add_account)
+            .js("addConfluenceAccount")
             .doc(TAG, "Check the credentials live, then store the account")
             .body(new_account())
             .returns(account()),
         Route::delete("/confluence/accounts/{account_id}", delete_account)
+            .js("deleteConfluenceAccount")
             .doc(TAG, "Delete an account with its activity and sync state")
             .returns(ok()),
         Route::post("/confluence/accounts/{account_id}/sync", sync_account)
+            .js("syncConfluenceAccount")
             .doc(TAG, "Queue a connector.confluence.sync job")
             .returns(job_created()),
     ]

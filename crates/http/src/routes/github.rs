@@ -78,9 +78,11 @@ fn summary() -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/github/status", get_status)
+            .js("githubStatus")
             .doc(TAG, "gh CLI presence/version and the authenticated account")
             .returns(status()),
         Route::get("/github/summary", get_summary)
+            .js("githubDailySummary")
             .doc(
                 TAG,
                 "PRs and local commits for a date (day_only: that local day)",
@@ -91,6 +93,7 @@ pub fn routes() -> Vec<Route> {
             ])
             .returns(summary()),
         Route::post("/github/sync", sync)
+            .js("syncGithub")
             .doc(TAG, "Queue connector.github.sync (unique)")
             .body(object_with(
                 &[

@@ -19,9 +19,11 @@ const TAG: &str = "health";
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/health", health)
+            .js("health")
             .doc(TAG, "Readiness probe")
             .returns(object(&[("status", string()), ("time", string())])),
         Route::get("/status", status)
+            .js("status")
             .doc(TAG, "Queue, workers and scheduler")
             .returns(object(&[
                 ("uptime_sec", integer()),

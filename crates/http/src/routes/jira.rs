@@ -71,20 +71,25 @@ fn dev_search() -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/jira/accounts", list_accounts)
+            .js("listJiraAccounts")
             .doc(TAG, "List Jira accounts, newest first")
             .returns(wrapped("accounts", account())),
         Route::post("/jira/accounts", add_account)
+            .js("addJiraAccount")
             .doc(TAG, "Check the credentials live, then store the account")
             .body(new_account())
             .returns(account()),
         Route::delete("/jira/accounts/{account_id}", delete_account)
+            .js("deleteJiraAccount")
             .doc(TAG, "Delete an account with its activity and sync state")
             .returns(ok()),
         Route::post("/jira/accounts/{account_id}/sync", sync_account)
+            .js("syncJiraAccount")
             .doc(TAG, "Queue a connector.jira.sync job")
             .query(&[QueryParam::optional("force", ParamType::Boolean)])
             .returns(job_created()),
         Route::post("/jira/dev/search", search)
+            .js("searchJira")
             .doc(TAG, "One live search and its raw exchange (debugging)")
             .body(object_with(&[("account_id", string())], ["account_id"]))
             .returns(dev_search()),

@@ -61,10 +61,12 @@ fn create_body() -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::post("/jobs", create_job)
+            .js("createJob")
             .doc(TAG, "Queue a job")
             .body(create_body())
             .returns(created()),
         Route::get("/jobs", list_jobs)
+            .js("listJobs")
             .doc(TAG, "List jobs, newest first")
             .query(&[
                 QueryParam::optional("status", ParamType::String),
@@ -73,12 +75,15 @@ pub fn routes() -> Vec<Route> {
             ])
             .returns(wrapped("jobs", job_record())),
         Route::get("/jobs/{job_id}", get_job)
+            .js("getJob")
             .doc(TAG, "One job")
             .returns(job_record()),
         Route::post("/jobs/{job_id}/cancel", cancel_job)
+            .js("cancelJob")
             .doc(TAG, "Cancel a job; answers its status after the call")
             .returns(created()),
         Route::get("/jobs/{job_id}/events", list_job_events)
+            .js("listJobEvents")
             .doc(TAG, "The job's event log, oldest first")
             .returns(wrapped("events", job_event())),
     ]

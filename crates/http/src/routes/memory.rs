@@ -104,6 +104,7 @@ fn job_message() -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::post("/memory/observations", create)
+            .js("createObservation")
             .doc(TAG, "Create an observation")
             .body(create_body())
             .returns(object(&[
@@ -111,6 +112,7 @@ pub fn routes() -> Vec<Route> {
                 ("created", boolean()),
             ])),
         Route::get("/memory/observations", list)
+            .js("listObservations")
             .doc(TAG, "Observations of a window, newest first")
             .query(&[
                 QueryParam::optional("type", ParamType::String),
@@ -121,13 +123,16 @@ pub fn routes() -> Vec<Route> {
             ])
             .returns(array(summary())),
         Route::post("/memory/observations/batch", batch)
+            .js("getObservations")
             .doc(TAG, "Observations by id, in the order of ids")
             .body(object(&[("ids", array(string()))]))
             .returns(array(observation())),
         Route::get("/memory/observations/{observation_id}", get)
+            .js("getObservation")
             .doc(TAG, "One observation")
             .returns(observation()),
         Route::delete("/memory/observations/{observation_id}", delete)
+            .js("deleteObservation")
             .doc(
                 TAG,
                 "Delete an observation, its index row, ledger rows and vectors",
@@ -137,10 +142,12 @@ pub fn routes() -> Vec<Route> {
                 ("observation_id", string()),
             ])),
         Route::post("/memory/search", search)
+            .js("searchMemory")
             .doc(TAG, "Keyword, vector or hybrid (RRF) search")
             .body(search_body())
             .returns(search_answer()),
         Route::post("/memory/timeline", timeline)
+            .js("memoryTimeline")
             .doc(TAG, "Observations around an anchor")
             .body(object_with(
                 &[
@@ -156,20 +163,25 @@ pub fn routes() -> Vec<Route> {
                 ("anchor_ts", integer()),
             ])),
         Route::get("/memory/stats", stats)
+            .js("memoryStats")
             .doc(TAG, "Counts by type and source, embedding status")
             .returns(any_object()),
         Route::post("/memory/sync/process", process)
+            .js("processMemory")
             .doc(TAG, "Queue memory.process_events")
             .query(&[QueryParam::optional("window_minutes", ParamType::Integer)])
             .returns(job_message()),
         Route::post("/memory/sync/chroma", chroma)
+            .js("syncMemoryVectors")
             .doc(TAG, "Queue memory.chroma_sync (embed what lacks a vector)")
             .returns(job_message()),
         Route::post("/memory/sync/github", github)
+            .js("syncGithubMemory")
             .doc(TAG, "Ingest GitHub PRs and commits sent by the client")
             .body(any_object())
             .returns(any_object()),
         Route::post("/memory/sync/claude-sessions", claude_sessions)
+            .js("syncClaudeSessionsMemory")
             .doc(TAG, "Ingest Claude Code sessions sent by the client")
             .body(any_object())
             .returns(any_object()),

@@ -40,9 +40,11 @@ fn settings_schema(all_required: bool) -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/settings", get_settings)
+            .js("getSettings")
             .doc(TAG, "Current settings")
             .returns(settings_schema(true)),
         Route::post("/settings", update_settings)
+            .js("updateSettings")
             .doc(TAG, "Change some settings; answers the full object")
             .body(settings_schema(false))
             .returns(settings_schema(true)),

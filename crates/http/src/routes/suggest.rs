@@ -45,6 +45,7 @@ fn suggest_body() -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/activity/stream", stream)
+            .js("activityStream")
             .doc(
                 "activity",
                 "The merged activity stream of a local day, newest first, at most 50",
@@ -55,6 +56,7 @@ pub fn routes() -> Vec<Route> {
             ])
             .returns(wrapped("items", item())),
         Route::post("/suggest", suggest)
+            .js("generateSuggestion")
             .doc("suggest", "Queue suggest.generate")
             .body(suggest_body())
             .returns(job_created()),

@@ -36,6 +36,7 @@ fn hit() -> Value {
 pub fn routes() -> Vec<Route> {
     vec![
         Route::post("/vault/search", search)
+            .js("searchNotes")
             .doc(TAG, "Search notes with the app's results, from the index")
             .body(object_with(
                 &[
@@ -47,10 +48,12 @@ pub fn routes() -> Vec<Route> {
             ))
             .returns(object(&[("query", string()), ("results", array(hit()))])),
         Route::get("/vault/notes", list_notes)
+            .js("listNotes")
             .doc(TAG, "The notes of a folder (root only), newest first")
             .query(&[QueryParam::required("folder_path", ParamType::String)])
             .returns(wrapped("notes", note())),
         Route::post("/vault/notes", create_note)
+            .js("createNote")
             .doc(TAG, "Create a note; never overwrites unless asked")
             .body(object_with(
                 &[
@@ -62,6 +65,7 @@ pub fn routes() -> Vec<Route> {
             ))
             .returns(note()),
         Route::get("/vault/note-path", note_path)
+            .js("getNotePath")
             .doc(TAG, "The file of a note id inside a folder, or null")
             .query(&[
                 QueryParam::required("folder_path", ParamType::String),
@@ -69,6 +73,7 @@ pub fn routes() -> Vec<Route> {
             ])
             .returns(nullable(string())),
         Route::get("/vault/file", read_file)
+            .js("readNote")
             .doc(TAG, "Read a note of a registered vault")
             .query(&[QueryParam::required("path", ParamType::String)])
             .returns(object(&[
@@ -77,6 +82,7 @@ pub fn routes() -> Vec<Route> {
                 ("updated_at", string()),
             ])),
         Route::new(Method::PUT, "/vault/file", write_file)
+            .js("writeNote")
             .doc(TAG, "Write a note of a registered vault atomically")
             .body(object_with(
                 &[("path", string()), ("content", string())],
@@ -84,6 +90,7 @@ pub fn routes() -> Vec<Route> {
             ))
             .returns(object(&[("path", string()), ("updated_at", string())])),
         Route::get("/vault/daily/path", daily_path)
+            .js("dailyNotePath")
             .doc(TAG, "The path of a daily note")
             .query(&[
                 QueryParam::required("vault_path", ParamType::String),
@@ -91,6 +98,7 @@ pub fn routes() -> Vec<Route> {
             ])
             .returns(string()),
         Route::post("/vault/daily", create_daily)
+            .js("createDailyNote")
             .doc(
                 TAG,
                 "Create a daily note from the template unless it exists",
@@ -101,6 +109,7 @@ pub fn routes() -> Vec<Route> {
             ))
             .returns(object(&[("file_path", string()), ("created", boolean())])),
         Route::get("/vault/daily/dates", daily_dates)
+            .js("listDailyNoteDates")
             .doc(TAG, "The dates that have a daily note")
             .query(&[QueryParam::required("vault_path", ParamType::String)])
             .returns(wrapped("dates", string())),
