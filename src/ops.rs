@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use enttok_core::validate::item;
+use enttok_core::validate::{item, STRING_TYPE};
 use enttok_core::{Error, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,7 +32,7 @@ impl Args {
                 if other.is_null() {
                     "Field required"
                 } else {
-                    "Input should be a valid string"
+                    STRING_TYPE
                 },
                 other.clone(),
                 None,

@@ -126,6 +126,6 @@ pub fn register(jobs: &JobSystem, config: &Config, state: &Arc<CalendarState>) {
             sync::handler(config.clone(), client, Arc::clone(state)),
         ),
         // Without a TLS stack the type stays known and its jobs fail clearly.
-        Err(_) => jobs.register_builtin(CALENDAR_SYNC, crate::backend::unavailable(CALENDAR_SYNC)),
+        Err(_) => jobs.register_builtin(CALENDAR_SYNC, crate::jobs::unavailable(CALENDAR_SYNC)),
     }
 }
