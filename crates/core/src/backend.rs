@@ -344,6 +344,14 @@ impl Backend {
         &self.inner.memory
     }
 
+    /// Runs `f` — which starts several independent calls of this facade, e.g. the first poll
+    /// of each call a host sent at once — with the writes they queue gathered into one group
+    /// commit (`store::gather_writes`, now crate-private). The adapters reach batching through
+    /// the facade, not the store.
+    pub fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
+        crate::store::gather_writes(f)
+    }
+
     /// A new event subscription; `None` once closed.
     pub fn subscribe(&self) -> Option<Subscription> {
         if self.is_closed() {

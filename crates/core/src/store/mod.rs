@@ -428,7 +428,7 @@ thread_local! {
 /// a host sent at once — with the writes they queue left waiting, then commits them all as one
 /// group. Without it, each operation would lead (and commit) its own write before the next
 /// one even started. Nested use joins the outer gathering.
-pub fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
     let outer = GATHERING.with(|gathering| {
         let mut gathering = gathering.borrow_mut();
         let outer = gathering.is_some();
