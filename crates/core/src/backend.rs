@@ -169,7 +169,7 @@ impl Backend {
         let github = crate::github::GithubState::new(&config);
         crate::github::register(&jobs, &github);
         crate::suggest::register(&jobs, &config, &claude);
-        let calendar = crate::calendar::CalendarState::new();
+        let calendar = crate::calendar::CalendarState::new(&store)?;
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
         let vault = crate::vault::VaultState::new(Arc::clone(&store), Arc::clone(&bus), &jobs);
@@ -322,6 +322,13 @@ impl Backend {
     #[cfg(any(test, feature = "test-support"))]
     pub fn calendar_events_copy(&self) -> &crate::calendar::EventCache {
         &self.inner.calendar.events
+    }
+
+    /// The version of the calendar's watch of its event table (for tests that check the copy
+    /// is kept current).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn calendar_events_version(&self) -> u64 {
+        self.inner.calendar.events_table.version()
     }
 
     /// The calendar module's in-memory state.
