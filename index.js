@@ -226,7 +226,7 @@ function copyJson(v) {
 /**
  * `CalendarEvent[]` from the columns of `listCalendarEvents` (shape documented in
  * `crates/core/src/calendar/event_columns.rs`; the field order and kinds are that file's
- * `FIELDS`). Why columns: for a month of thousands of events, `JSON.parse` of one JSON text
+ * `FIELDS`, pinned by `__test__/columns.test.js`). Why columns: for a month of thousands of events, `JSON.parse` of one JSON text
  * cost more than the whole listing; one object literal per row from numbers and slices of one
  * string is several times cheaper. The objects are plain data, equal to the HTTP answer's.
  */

@@ -136,6 +136,40 @@ test('values JSON cannot carry are invalid input with the field\'s loc, never "a
   await backend.close();
 });
 
+test('ctx.progress and ctx.log: the first bad argument fails the call alone, its loc its name', async () => {
+  const { backend } = await open();
+  const STR = 'Input should be a valid string';
+  const PROGRESS = 'Value error, progress must be a finite number from 0 to 1';
+  const LEVEL = "Input should be 'info', 'warn' or 'error'";
+  const seen = {};
+  const detail = (promise) => promise.then(() => 'ok', (e) => [e.code, e.detail]);
+  backend.registerJobHandler('js.ctx_items', async (job, ctx) => {
+    seen.range = await detail(ctx.progress(2, 5));
+    seen.missing = await detail(ctx.progress());
+    seen.message = await detail(ctx.progress(0.5, 5));
+    seen.level = await detail(ctx.log('loud', 5, 7));
+    seen.logMessage = await detail(ctx.log('info', undefined, 7));
+    seen.meta = await detail(ctx.log('info', 'm', 7));
+    seen.metaNaN = await detail(ctx.log('warn', 'm', { a: { b: NaN } }));
+    seen.fine = [await detail(ctx.progress(1)), await detail(ctx.log('info', 'm')), await detail(ctx.log('error', 'm', { k: 1 }))];
+    return 1;
+  });
+  const { job_id } = await backend.createJob({ type: 'js.ctx_items' });
+  assert.equal((await waitForJob(backend, job_id)).status, 'succeeded');
+  const bad = (items) => ['E_INVALID_INPUT', items];
+  assert.deepEqual(seen, {
+    range: bad([{ type: 'value_error', loc: ['progress'], msg: PROGRESS, input: 2 }]),
+    missing: bad([{ type: 'value_error', loc: ['progress'], msg: PROGRESS, input: null }]),
+    message: bad([{ type: 'string_type', loc: ['message'], msg: STR, input: 5 }]),
+    level: bad([{ type: 'enum', loc: ['level'], msg: LEVEL, input: 'loud', ctx: { expected: "'info', 'warn' or 'error'" } }]),
+    logMessage: bad([{ type: 'string_type', loc: ['message'], msg: STR, input: null }]),
+    meta: bad([{ type: 'dict_type', loc: ['meta'], msg: 'Input should be a valid dictionary', input: 7 }]),
+    metaNaN: bad([{ type: 'value_error', loc: ['meta', 'a', 'b'], msg: 'Value error, NaN cannot be represented in JSON', input: 'NaN' }]),
+    fine: ['ok', 'ok', 'ok'],
+  });
+  await backend.close();
+});
+
 test('open/close cycles leak nothing: objects are collected, RSS, fds and threads stay flat', () => {
   for (const [warmup, cycles, mode] of [[400, 1000, 'plain'], [200, 400, 'http']]) {
     const run = spawnSync(process.execPath, ['--expose-gc', fixture('open-close-cycles.js'), tempDir(), String(warmup), String(cycles), mode], { encoding: 'utf8', timeout: 120000 });

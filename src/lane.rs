@@ -10,7 +10,7 @@
 //! must wait (network, a busy writer, a job) is moved to the runtime and finishes there. So
 //! the lane never sits on slow work, and nothing runs on the JS thread. Calls that arrived
 //! together are started together, their writes gathered into one group commit
-//! (`store::gather_writes`).
+//! (`Backend::gather_writes`).
 //!
 //! The spin costs CPU only in bursts of calls (at most [`SPIN`] after each), never while the
 //! app is idle.
@@ -102,8 +102,9 @@ impl Lane {
     /// badly (an HTTP adapter started from here served `/health` 3.5× slower; the cause was
     /// not isolated), so only first polls run on the lane.
     fn start(&self, batch: Vec<Work>) {
-        let waiting: Vec<Work> =
-            enttok_core::store::gather_writes(|| batch.into_iter().filter_map(poll_once).collect());
+        let waiting: Vec<Work> = enttok_core::Backend::gather_writes(|| {
+            batch.into_iter().filter_map(poll_once).collect()
+        });
         for work in waiting {
             // Polled again by the runtime with a real waker, which replaces the no-op one.
             self.runtime.spawn(work);

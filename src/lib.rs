@@ -33,7 +33,7 @@ pub(crate) struct Shared {
     /// Embedding batches waiting for the JS embedder (`registerEmbedder`).
     pub embeds: Arc<embedder::PendingEmbeds>,
     #[cfg(feature = "http")]
-    pub http: tokio::sync::Mutex<Option<enttok_http::HttpServer>>,
+    pub http: enttok_http::Slot,
 }
 
 impl Shared {
@@ -47,11 +47,7 @@ impl Shared {
     /// Stops the HTTP adapter if it runs (its WebSockets get close code 1001).
     #[cfg(feature = "http")]
     pub async fn stop_http(&self) {
-        if let Some(server) = self.http.lock().await.take() {
-            server.stop().await;
-            self.backend.set_http_port(None);
-            self.backend.set_mcp_endpoint(None);
-        }
+        self.http.shutdown(&self.backend).await;
     }
 }
 
@@ -98,7 +94,7 @@ pub fn open<'env>(
                     js_jobs: handlers::JsJobs::default(),
                     embeds: Arc::default(),
                     #[cfg(feature = "http")]
-                    http: tokio::sync::Mutex::new(None),
+                    http: enttok_http::Slot::new(),
                 });
                 deferred.resolve(Box::new(move |env| {
                     let teardown = runtime::TeardownHook::add(&env, Arc::clone(&shared))?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use enttok_core::validate::item;
+use enttok_core::validate::{item, STRING_TYPE};
 use enttok_core::{Error, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,7 +32,7 @@ impl Args {
                 if other.is_null() {
                     "Field required"
                 } else {
-                    "Input should be a valid string"
+                    STRING_TYPE
                 },
                 other.clone(),
                 None,
@@ -221,49 +221,17 @@ async fn dispatch_json(shared: &Arc<Shared>, op: &str, args: &Args) -> Result<St
     }
 }
 
+/// `startHttp(options)`: forwarded to the adapter's slot (`enttok_http::Slot`).
 #[cfg(feature = "http")]
 async fn start_http(shared: &Arc<Shared>, options: &Value) -> Result<String> {
-    shared.backend.check_open()?;
-    let options = http_options(options)?;
-    let mut slot = shared.http.lock().await;
-    if slot.is_some() {
-        return Err(Error::Conflict(
-            "the HTTP adapter is already running".into(),
-        ));
-    }
-    let server = enttok_http::start(shared.backend.clone(), options).await?;
-    let answer = json!({ "port": server.port(), "token": server.token(), "url": server.url() });
-    // OAuth redirects now go to the adapter's own callback route (CONTRACT.md §8.1).
-    shared.backend.set_http_port(Some(server.port()));
-    // `mcpConfig()` and Claude runs' `--mcp-config` point at this adapter (CONTRACT.md §16).
-    shared
-        .backend
-        .set_mcp_endpoint(Some((server.port(), server.token().to_string())));
-    *slot = Some(server);
-    to_json(answer)
+    to_json(shared.http.start(&shared.backend, options).await?)
 }
 
+/// `stopHttp()`: forwarded to the adapter's slot.
 #[cfg(feature = "http")]
 async fn stop_http(shared: &Arc<Shared>) -> Result<String> {
-    shared.backend.check_open()?;
-    shared.stop_http().await;
+    shared.http.stop(&shared.backend).await?;
     Ok("null".into())
-}
-
-/// `startHttp({ port?, token?, origins? })`, validated like every other input.
-#[cfg(feature = "http")]
-fn http_options(options: &Value) -> Result<enttok_http::HttpOptions> {
-    use enttok_core::validate::{Fields, Source};
-    let mut f = Fields::new(Source::Options, options);
-    let port = f.optional_int("port", Some(0), Some(65535));
-    let token = f.optional_str("token", 1);
-    let origins = f.optional_str_list("origins");
-    f.finish()?;
-    Ok(enttok_http::HttpOptions {
-        port: port.unwrap_or(0) as u16,
-        token,
-        origins: origins.unwrap_or_default(),
-    })
 }
 
 #[cfg(not(feature = "http"))]

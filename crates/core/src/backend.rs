@@ -1,5 +1,9 @@
-//! The facade both adapters call. Adapters convert types and errors; every rule lives here or
-//! below. See CONTRACT.md §1 for the methods and §2.3 for the open sequence.
+//! The facade both adapters call, and its lifecycle: open and close, the lock file and this
+//! process's claim on the data directory, the log writer, the accessors the capability modules
+//! use, and event subscriptions (CONTRACT.md §2.3 for the open sequence). The facade's methods
+//! live with their concept, each an `impl Backend` block: `jobs/api.rs`, `settings/api.rs`,
+//! `status.rs`, and every capability's `api.rs`. Adapters convert types and errors; every rule
+//! lives in the core.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -7,20 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
-use serde_json::{json, Map, Value};
-
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Bus, Event, Level, Subscription};
-use crate::jobs::{
-    self, handlers, queue, scheduler::Scheduler, Created, Handler, JobEvent, JobRecord, JobSystem,
-    NewJob, STATUSES,
-};
-use crate::settings::{self, Settings};
+use crate::jobs::{self, handlers, queue, scheduler::Scheduler, Handler, JobSystem};
 use crate::store::{lock, run_blocking, Store};
-use crate::time::now_iso;
-use crate::validate::{item, missing_body, Fields, Source};
 
 /// The lock file that makes one process the owner of a data directory.
 pub const LOCK_FILE: &str = ".enttok-backend.lock";
@@ -61,30 +56,6 @@ impl WeakBackend {
     pub(crate) fn upgrade(&self) -> Option<Backend> {
         self.0.upgrade().map(|inner| Backend { inner })
     }
-}
-
-/// `GET /status` (CONTRACT.md §4.1).
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub uptime_sec: u64,
-    pub queue_depth: i64,
-    pub workers: WorkerCounts,
-    pub scheduler: SchedulerStatus,
-    pub waiting_for_handler: Map<String, Value>,
-}
-
-/// Busy and idle workers.
-#[derive(Debug, Serialize)]
-pub struct WorkerCounts {
-    pub active: usize,
-    pub idle: usize,
-}
-
-/// Whether the scheduler runs, and how many periodic tasks it has.
-#[derive(Debug, Serialize)]
-pub struct SchedulerStatus {
-    pub running: bool,
-    pub jobs: u32,
 }
 
 /// The data directories open in this process. The lock file alone does not keep a second
@@ -198,7 +169,7 @@ impl Backend {
         let github = crate::github::GithubState::new(&config);
         crate::github::register(&jobs, &github);
         crate::suggest::register(&jobs, &config, &claude);
-        let calendar = crate::calendar::CalendarState::new();
+        let calendar = crate::calendar::CalendarState::new(&store)?;
         crate::calendar::register(&jobs, &config, &calendar);
         crate::atlassian::register(&jobs, &config);
         let vault = crate::vault::VaultState::new(Arc::clone(&store), Arc::clone(&bus), &jobs);
@@ -302,6 +273,16 @@ impl Backend {
         self.live().map(|_| ())
     }
 
+    /// When the backend started (for `status`).
+    pub(crate) fn started(&self) -> Instant {
+        self.inner.started
+    }
+
+    /// The periodic scheduler (for `status`).
+    pub(crate) fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.inner.scheduler
+    }
+
     fn live(&self) -> Result<&Inner> {
         if self.is_closed() {
             Err(Error::Closed)
@@ -343,6 +324,13 @@ impl Backend {
         &self.inner.calendar.events
     }
 
+    /// The version of the calendar's watch of its event table (for tests that check the copy
+    /// is kept current).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn calendar_events_version(&self) -> u64 {
+        self.inner.calendar.events_table.version()
+    }
+
     /// The calendar module's in-memory state.
     pub(crate) fn calendar_state(&self) -> &Arc<crate::calendar::CalendarState> {
         &self.inner.calendar
@@ -363,56 +351,12 @@ impl Backend {
         &self.inner.memory
     }
 
-    /// `GET /health`.
-    pub fn health(&self) -> Result<Value> {
-        self.live()?;
-        Ok(json!({ "status": "ok", "time": now_iso() }))
-    }
-
-    /// `GET /status`.
-    pub async fn status(&self) -> Result<Status> {
-        let inner = self.live()?;
-        let (queue_depth, waiting) = inner.jobs.depth().await?;
-        let current = self.settings().await?;
-        let active = inner.jobs.active();
-        let running = inner.scheduler.is_running();
-        Ok(Status {
-            uptime_sec: inner.started.elapsed().as_secs(),
-            queue_depth,
-            workers: WorkerCounts {
-                active,
-                idle: inner.jobs.workers().saturating_sub(active),
-            },
-            scheduler: SchedulerStatus {
-                running,
-                // Atlassian, calendar (unless off) and memory's hourly pass (CONTRACT.md §15.6).
-                jobs: if running {
-                    2 + u32::from(current.calendar_sync_interval_sec > 0)
-                } else {
-                    0
-                },
-            },
-            waiting_for_handler: waiting.into_iter().map(|(t, n)| (t, json!(n))).collect(),
-        })
-    }
-
-    async fn settings(&self) -> Result<Settings> {
-        self.live()?.store.read(settings::load).await
-    }
-
-    /// `getSettings()` / `GET /settings`.
-    pub async fn get_settings(&self) -> Result<Settings> {
-        self.settings().await
-    }
-
-    /// `updateSettings(patch)` / `POST /settings`.
-    pub async fn update_settings(&self, patch: &Value) -> Result<Settings> {
-        let inner = self.live()?;
-        if patch.is_null() {
-            return Err(missing_body());
-        }
-        let patch = settings::validate_patch(patch)?;
-        inner.store.write(move |c| settings::store(c, &patch)).await
+    /// Runs `f` — which starts several independent calls of this facade, e.g. the first poll
+    /// of each call a host sent at once — with the writes they queue gathered into one group
+    /// commit (`store::gather_writes`, now crate-private). The adapters reach batching through
+    /// the facade, not the store.
+    pub fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
+        crate::store::gather_writes(f)
     }
 
     /// A new event subscription; `None` once closed.
@@ -422,198 +366,4 @@ impl Backend {
         }
         self.inner.bus.subscribe()
     }
-
-    /// Registers a handler of the host (JS) for `job_type` (CONTRACT.md §1.5).
-    pub fn register_job_handler(
-        &self,
-        job_type: &str,
-        max_attempts: i64,
-        handler: Handler,
-    ) -> Result<()> {
-        self.live()?
-            .jobs
-            .register_external(job_type, max_attempts, handler)
-    }
-
-    /// `createJob(input)` / `POST /jobs`.
-    pub async fn create_job(&self, input: &Value) -> Result<Created> {
-        let inner = self.live()?;
-        if input.is_null() {
-            return Err(missing_body());
-        }
-        let mut f = Fields::new(Source::Body, input);
-        let job_type = f.required_str("type", 1);
-        let payload = f.optional_object("payload");
-        let priority = f.optional_int("priority", Some(-1_000_000), Some(1_000_000));
-        let max_attempts = f.optional_int("max_attempts", Some(1), Some(20));
-        let unique_key = f.optional_str("unique_key", 1);
-        let run_at = f.optional_str("run_at", 1);
-        if let Some(t) = job_type.as_deref() {
-            if inner.jobs.type_max_attempts(t).is_none() {
-                f.error(
-                    "value_error",
-                    "type",
-                    format!(
-                        "Value error, unknown job type '{t}'; known types: {}",
-                        inner.jobs.known_types().join(", ")
-                    ),
-                    json!(t),
-                    Some(json!({ "error": "unknown job type" })),
-                );
-            }
-        }
-        f.finish()?;
-        let run_at_ms = match run_at {
-            None => None,
-            Some(text) => Some(crate::time::parse_iso_input_ms(&text)?),
-        };
-        let job_type = job_type.unwrap_or_default();
-        let mut job = NewJob::new(&job_type, Value::Object(payload.unwrap_or_default()));
-        job.max_attempts = max_attempts
-            .or_else(|| inner.jobs.type_max_attempts(&job_type))
-            .unwrap_or(1);
-        job.retry_failures = max_attempts.is_some_and(|n| n > 1);
-        job.priority = priority.unwrap_or(0);
-        job.run_at_ms = run_at_ms;
-        job.unique_key = unique_key;
-        job.log = Some(|id, t| format!("job queued {id} ({t})"));
-        inner.jobs.create(job).await
-    }
-
-    /// `listJobs(query)` / `GET /jobs`.
-    pub async fn list_jobs(&self, query: &Value) -> Result<Vec<JobRecord>> {
-        let inner = self.live()?;
-        let mut f = Fields::new(Source::Query, query);
-        let status = f.optional_str("status", 0);
-        if let Some(s) = status.as_deref() {
-            if !STATUSES.contains(&s) {
-                f.error(
-                    "enum",
-                    "status",
-                    "Input should be 'queued', 'running', 'succeeded', 'failed' or 'canceled'",
-                    json!(s),
-                    Some(json!({ "expected": "'queued', 'running', 'succeeded', 'failed' or 'canceled'" })),
-                );
-            }
-        }
-        let job_type = f.optional_str("type", 0);
-        let limit = f.optional_int("limit", Some(1), Some(1000)).unwrap_or(200);
-        f.finish()?;
-        inner
-            .store
-            .read(move |c| queue::list(c, status.as_deref(), job_type.as_deref(), limit))
-            .await
-    }
-
-    /// `getJob(id)` / `GET /jobs/{job_id}`.
-    pub async fn get_job(&self, job_id: &str) -> Result<JobRecord> {
-        let id = job_id.to_string();
-        self.live()?.store.read(move |c| queue::get(c, &id)).await
-    }
-
-    /// `cancelJob(id)` / `POST /jobs/{job_id}/cancel`.
-    pub async fn cancel_job(&self, job_id: &str) -> Result<Created> {
-        self.live()?.jobs.cancel(job_id).await
-    }
-
-    /// `listJobEvents(id)` / `GET /jobs/{job_id}/events`.
-    pub async fn list_job_events(&self, job_id: &str) -> Result<Vec<JobEvent>> {
-        let id = job_id.to_string();
-        self.live()?
-            .store
-            .read(move |c| queue::events(c, &id))
-            .await
-    }
-
-    /// `ctx.progress(value, message?)` of a host handler.
-    pub async fn job_progress(&self, job_id: &str, value: &Value, message: &Value) -> Result<()> {
-        let inner = self.live()?;
-        let progress = value
-            .as_f64()
-            .filter(|p| p.is_finite() && (0.0..=1.0).contains(p));
-        let Some(progress) = progress else {
-            return Err(Error::invalid(item(
-                "value_error",
-                &[json!("progress")],
-                "Value error, progress must be a finite number from 0 to 1",
-                value.clone(),
-                None,
-            )));
-        };
-        let message = match message {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => {
-                return Err(Error::invalid(item(
-                    "string_type",
-                    &[json!("message")],
-                    "Input should be a valid string",
-                    other.clone(),
-                    None,
-                )))
-            }
-        };
-        let ctx = inner.jobs.context_of(job_id).await?;
-        ctx.progress(progress, message, true, None).await
-    }
-
-    /// `ctx.log(level, message, meta?)` of a host handler.
-    pub async fn job_log(
-        &self,
-        job_id: &str,
-        level: &Value,
-        message: &Value,
-        meta: &Value,
-    ) -> Result<()> {
-        let inner = self.live()?;
-        let level = level.as_str().and_then(Level::parse).ok_or_else(|| {
-            Error::invalid(item(
-                "enum",
-                &[json!("level")],
-                "Input should be 'info', 'warn' or 'error'",
-                level.clone(),
-                Some(json!({ "expected": "'info', 'warn' or 'error'" })),
-            ))
-        })?;
-        let Value::String(message) = message else {
-            return Err(Error::invalid(item(
-                "string_type",
-                &[json!("message")],
-                "Input should be a valid string",
-                message.clone(),
-                None,
-            )));
-        };
-        let meta = match meta {
-            Value::Null => None,
-            Value::Object(_) if crate::validate::not_json(meta).is_none() => {
-                crate::validate::reject_not_json(&[json!("meta")], meta)?;
-                Some(meta.clone())
-            }
-            other => {
-                return Err(Error::invalid(item(
-                    "dict_type",
-                    &[json!("meta")],
-                    "Input should be a valid dictionary",
-                    other.clone(),
-                    None,
-                )))
-            }
-        };
-        let ctx = inner.jobs.context_of(job_id).await?;
-        ctx.log(level, message, meta).await
-    }
-}
-
-/// The handler of a built-in type whose capability is not in this build yet: the type stays
-/// known (the contract lists it), and its jobs fail with a clear message instead of waiting.
-pub(crate) fn unavailable(job_type: &'static str) -> Handler {
-    Arc::new(move |_ctx| {
-        Box::pin(async move {
-            Err(jobs::Failure::with_code(
-                format!("{job_type} is not available in this version of enttok-backend"),
-                "unavailable",
-            ))
-        })
-    })
 }

@@ -5,12 +5,13 @@
 //! (`crates/http`) are thin layers over [`Backend`], the one facade.
 //!
 //! Layout, one module per concept:
-//! - the facade and its lifecycle: `backend` ([`Backend`]: open, close, the jobs, settings and
-//!   status methods), `config` ([`Config`]: the options of `Backend.open`);
+//! - the facade and its lifecycle: `backend` ([`Backend`]: open, close, the lock file, the log
+//!   writer, accessors, subscribe), `config` ([`Config`]: the options of `Backend.open`),
+//!   [`status`] (`health`, `status`);
 //! - infrastructure: [`store`] (connections, group commit, checkpoints, migrations, table
-//!   watches), [`events`] (the bus), [`jobs`] (queue, workers, handlers, scheduler), `settings`
-//!   (runtime settings), [`secrets`] (AES-256-GCM at rest), [`net`] (the one outbound HTTP
-//!   stack);
+//!   watches), [`events`] (the bus), [`jobs`] (queue, workers, handlers, scheduler; its facade
+//!   methods in `jobs/api.rs`), `settings` (runtime settings; `settings/api.rs`), [`secrets`]
+//!   (AES-256-GCM at rest), [`net`] (the one outbound HTTP stack);
 //! - capabilities, each with its facade methods in `api.rs`: [`calendar`] (Google Calendar and
 //!   OAuth), [`atlassian`] (Jira, Confluence), [`activity`] (the timeline they write),
 //!   [`claude`] (CLI runs, sessions, transcripts), [`github`] (`gh`/`git` activity and its
@@ -38,6 +39,7 @@ pub mod memory;
 pub mod net;
 pub mod secrets;
 pub(crate) mod settings;
+pub mod status;
 pub mod store;
 pub mod suggest;
 #[cfg(any(test, feature = "test-support"))]
@@ -47,7 +49,8 @@ pub mod unwind;
 pub mod validate;
 pub mod vault;
 
-pub use backend::{Backend, Status};
+pub use backend::Backend;
 pub use config::{Config, Endpoints};
 pub use error::{Error, Result};
 pub use events::{Bus, Event, Level, Subscription};
+pub use status::Status;

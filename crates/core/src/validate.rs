@@ -6,22 +6,29 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 
-/// Where an input comes from; the first element of every `loc`.
+/// The message of a `string_type` item.
+pub const STRING_TYPE: &str = "Input should be a valid string";
+
+/// Where an input comes from; the first element of every `loc` (none for [`Source::Arguments`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Body,
     Query,
     Path,
     Options,
+    /// The positional arguments of a job context call (`ctx.progress`, `ctx.log`): a `loc` is
+    /// the argument's name alone, and the first error fails the call by itself.
+    Arguments,
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    fn prefix(self) -> Option<&'static str> {
         match self {
-            Source::Body => "body",
-            Source::Query => "query",
-            Source::Path => "path",
-            Source::Options => "options",
+            Source::Body => Some("body"),
+            Source::Query => Some("query"),
+            Source::Path => Some("path"),
+            Source::Options => Some("options"),
+            Source::Arguments => None,
         }
     }
 }
@@ -190,7 +197,11 @@ impl<'a> Fields<'a> {
             other => {
                 errors.push(item(
                     "model_attributes_type",
-                    &[json!(source.as_str())],
+                    &source
+                        .prefix()
+                        .map(|p| json!(p))
+                        .into_iter()
+                        .collect::<Vec<_>>(),
                     "Input should be a valid dictionary or object to extract fields from",
                     other.clone(),
                     None,
@@ -207,7 +218,10 @@ impl<'a> Fields<'a> {
     }
 
     fn loc(&self, key: &str) -> Vec<Value> {
-        vec![json!(self.source.as_str()), json!(key)]
+        match self.source.prefix() {
+            Some(prefix) => vec![json!(prefix), json!(key)],
+            None => vec![json!(key)],
+        }
     }
 
     /// The raw value of a key, `None` when absent (JSON `null` counts as present).
@@ -282,16 +296,26 @@ impl<'a> Fields<'a> {
                 None
             }
             other => {
-                self.error(
-                    "string_type",
-                    key,
-                    "Input should be a valid string",
-                    other.clone(),
-                    None,
-                );
+                self.error("string_type", key, STRING_TYPE, other.clone(), None);
                 None
             }
         }
+    }
+
+    /// A required finite number within `[min, max]`; anything else is a `value_error` item
+    /// with `msg`.
+    pub fn required_number_in(&mut self, key: &str, min: f64, max: f64, msg: &str) -> Option<f64> {
+        let Some(v) = self.raw(key) else {
+            self.missing(key);
+            return None;
+        };
+        let n = v
+            .as_f64()
+            .filter(|n| n.is_finite() && (min..=max).contains(n));
+        if n.is_none() {
+            self.error("value_error", key, msg, v.clone(), None);
+        }
+        n
     }
 
     /// An optional integer within `[min, max]` (either bound optional).
@@ -406,11 +430,12 @@ impl<'a> Fields<'a> {
                     match v {
                         Value::String(s) => out.push(s.clone()),
                         other => {
-                            let loc = vec![json!(self.source.as_str()), json!(key), json!(i)];
+                            let mut loc = self.loc(key);
+                            loc.push(json!(i));
                             self.errors.push(item(
                                 "string_type",
                                 &loc,
-                                "Input should be a valid string",
+                                STRING_TYPE,
                                 other.clone(),
                                 None,
                             ));
@@ -455,11 +480,12 @@ impl<'a> Fields<'a> {
 
     fn reject_not_json(&mut self) {
         let Some(map) = self.map else { return };
+        let at = usize::from(self.source.prefix().is_some());
         for (key, value) in map {
             let reported = self
                 .errors
                 .iter()
-                .any(|e| e["loc"].get(1).and_then(Value::as_str) == Some(key.as_str()));
+                .any(|e| e["loc"].get(at).and_then(Value::as_str) == Some(key.as_str()));
             let mut path = self.loc(key);
             if let (false, Some(label)) = (reported, find_not_json(value, &mut path)) {
                 self.errors.push(not_json_item(&path, label));
@@ -476,7 +502,11 @@ impl<'a> Fields<'a> {
     /// input (also inside free-form fields such as a job's `payload`) is an item of its own,
     /// unless its field already has one.
     pub fn finish(mut self) -> Result<()> {
-        self.reject_not_json();
+        if self.source == Source::Arguments && !self.errors.is_empty() {
+            self.errors.truncate(1);
+        } else {
+            self.reject_not_json();
+        }
         if self.errors.is_empty() {
             Ok(())
         } else {

@@ -2,8 +2,10 @@
 //!
 //! It serves the same API as the JS binding, over `127.0.0.1` only, by calling the core facade
 //! [`enttok_core::Backend`]; it never touches SQL and never validates inputs itself (the core
-//! does, so JS and HTTP answer the same 422 items). The integrator wires [`start`] to JS
-//! `startHttp`, and [`HttpServer::stop`] to `stopHttp` and `close`.
+//! does, so JS and HTTP answer the same 422 items). The JS binding holds one [`Slot`] per
+//! backend and forwards `startHttp` to [`Slot::start`] (option parsing, the "already running"
+//! 409, the OAuth and MCP wiring) and `stopHttp`/`close` to [`Slot::stop`]/[`Slot::shutdown`];
+//! [`start`] and [`HttpServer::stop`] are the plain server underneath.
 //!
 //! ```no_run
 //! # async fn demo(backend: enttok_core::Backend) -> enttok_core::Result<()> {
@@ -74,6 +76,7 @@ pub mod router;
 pub mod routes;
 pub mod schema;
 mod server;
+mod slot;
 mod ws;
 
 pub use guard::{DEFAULT_ORIGINS, TOKEN_HEADER};
@@ -84,3 +87,4 @@ pub use server::{start, HttpOptions, HttpServer};
 /// Other timings for the tests (feature `test-support`).
 #[cfg(feature = "test-support")]
 pub use server::{start_tuned, Tuning};
+pub use slot::Slot;

@@ -248,7 +248,7 @@ impl Backend {
             selected_only,
         };
         // Read before the listing's read transaction begins (see `event_cache`).
-        let version = self.store().calendar_events_version();
+        let version = self.calendar_state().events_table.version();
         let events = Arc::clone(&self.calendar_state().events);
         let copy = Arc::clone(&events);
         let list = self
@@ -256,7 +256,7 @@ impl Backend {
             .read(move |c| event_cache::list_events(c, &q, Some((&copy, version))))
             .await?;
         // A stale copy answered nothing; have it reloaded for the next listings.
-        events.start_loading(self.store());
+        events.start_loading(self.store(), &self.calendar_state().events_table);
         Ok(list)
     }
 

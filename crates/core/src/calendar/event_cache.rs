@@ -2,8 +2,8 @@
 //!
 //! The copy ([`EventTable`]) is loaded with one read of every listable row and then answers
 //! any range without SQLite. It is current exactly when the store's version of
-//! `calendar_events` ([`crate::store::Store::calendar_events_version`], bumped after every
-//! committed write that changed a row) equals the version it was loaded at. The caller reads
+//! `calendar_events` (the calendar module's watch of the table, [`crate::store::Store::watch`],
+//! bumped after every committed write that changed a row) equals the version it was loaded at. The caller reads
 //! that version before the read transaction that lists (or reloads), so a copy is never
 //! labelled with a version newer than its rows. A sync that changes nothing bumps nothing, so
 //! the copy survives the periodic incremental syncs.
@@ -29,7 +29,7 @@ use super::accounts::EventQuery;
 use super::event_list::EventList;
 use super::event_table::{Calendars, EventFilter, EventTable, TableBuilder, SELECT_COLUMNS};
 use crate::error::Result;
-use crate::store::{lock, Store};
+use crate::store::{lock, Store, TableWatch};
 
 /// Stored events above which listings read SQLite instead of keeping a copy.
 pub const MAX_CACHED_ROWS: i64 = 50_000;
@@ -93,8 +93,8 @@ impl EventCache {
     /// Reloads the copy to the store's current version on the blocking pool (never on an async
     /// worker: ≈ 25 ms for 10,000 events), unless it is current or a reload is already under
     /// way. Returns at once; failures only leave the copy stale (listings keep reading SQLite).
-    pub fn start_loading(self: &Arc<Self>, store: &Arc<Store>) {
-        let version = store.calendar_events_version();
+    pub fn start_loading(self: &Arc<Self>, store: &Arc<Store>, table: &TableWatch) {
+        let version = table.version();
         if self.is_current(version) || self.loading.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -300,7 +300,13 @@ mod tests {
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("index.db")).unwrap();
+        store.watch(super::super::EVENTS_TABLE).unwrap();
         (dir, store)
+    }
+
+    /// The store's version of the event table (the watch `store()` installed).
+    fn version_of(store: &Store) -> u64 {
+        store.watch(super::super::EVENTS_TABLE).unwrap().version()
     }
 
     /// Runs `sql` on the writer.
@@ -311,7 +317,7 @@ mod tests {
     /// The listing from the copy at the store's version, checked against the listing read
     /// from SQLite in the same read transaction's state.
     fn listed(store: &Store, q: &EventQuery, cache: &EventCache) -> Vec<String> {
-        let version = store.calendar_events_version();
+        let version = version_of(store);
         let (cached, direct) = store
             .read_blocking(|c| {
                 cache.refresh(c, version)?;
@@ -345,15 +351,15 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert!(!cache.is_current(s.calendar_events_version()));
+        assert!(!cache.is_current(version_of(&s)));
         assert_eq!(listed(&s, &range(0, 1000), &cache), ["e1"]);
         let first = copy(&cache).unwrap();
         // Listings, calendar changes and other tables' writes leave the copy as it is.
-        let before = s.calendar_events_version();
+        let before = version_of(&s);
         assert_eq!(listed(&s, &range(150, 160), &cache), ["e1"]);
         write(&s, "UPDATE calendar_calendars SET name = 'New'");
         write(&s, "INSERT INTO sync_state (connector) VALUES ('x')");
-        assert_eq!(s.calendar_events_version(), before);
+        assert_eq!(version_of(&s), before);
         let named = s
             .read_blocking(|c| list_events(c, &range(0, 1000), Some((&cache, before))))
             .unwrap();
@@ -369,7 +375,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let version = s.calendar_events_version();
+        let version = version_of(&s);
         assert!(version > before);
         assert!(!cache.is_current(version));
         // A stale copy is never used: this listing reads SQLite and leaves the copy alone.
@@ -394,13 +400,13 @@ mod tests {
         write(&s, "DELETE FROM calendar_events WHERE account_id = 'a'");
         assert!(listed(&s, &range(0, 1000), &cache).is_empty());
         // A rolled-back change is no change.
-        let v = s.calendar_events_version();
+        let v = version_of(&s);
         write(
             &s,
             "BEGIN; INSERT INTO calendar_events (account_id, calendar_id, event_id, start_ts,
                end_ts) VALUES ('a', 'cal', 'gone', 1, 2); ROLLBACK;",
         );
-        assert_eq!(s.calendar_events_version(), v);
+        assert_eq!(version_of(&s), v);
         // So is a failed write.
         let failed = s.write_blocking(|c| {
             let tx = c.transaction()?;
@@ -408,7 +414,7 @@ mod tests {
             Err::<(), _>(crate::Error::internal("fails before commit"))
         });
         assert!(failed.is_err());
-        assert_eq!(s.calendar_events_version(), v);
+        assert_eq!(version_of(&s), v);
         assert!(listed(&s, &range(0, 1000), &cache).is_empty());
     }
 
@@ -423,18 +429,16 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        cache.start_loading(&s);
+        cache.start_loading(&s, &s.watch(super::super::EVENTS_TABLE).unwrap());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !cache.is_current(s.calendar_events_version())
-            || cache.loading.load(Ordering::Acquire)
-        {
+        while !cache.is_current(version_of(&s)) || cache.loading.load(Ordering::Acquire) {
             assert!(std::time::Instant::now() < deadline, "never reloaded");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let first = copy(&cache).unwrap();
         assert_eq!(first.len(), 1);
         // Nothing changed since: nothing is reloaded.
-        cache.start_loading(&s);
+        cache.start_loading(&s, &s.watch(super::super::EVENTS_TABLE).unwrap());
         assert!(!cache.loading.load(Ordering::Acquire));
         assert!(Arc::ptr_eq(&first, &copy(&cache).unwrap()));
     }
@@ -492,7 +496,7 @@ mod tests {
         assert!(listed(&s, &none, &cache).is_empty());
         assert!(listed(&s, &range(20_000, 30_000), &cache).is_empty());
         // Colors shared by two calendars and a missing color come through.
-        let version = s.calendar_events_version();
+        let version = version_of(&s);
         let listing = s
             .read_blocking(|c| list_events(c, &all, Some((&cache, version))))
             .unwrap()
@@ -525,7 +529,7 @@ mod tests {
         write(&s, "DELETE FROM calendar_events WHERE event_id = 'e2'");
         assert_eq!(listed(&s, &range(0, 100), &cache), ["e0", "e1"]);
         assert_eq!(copy(&cache).map(|t| t.len()), Some(2));
-        assert_eq!(cache.version(), Some(s.calendar_events_version()));
+        assert_eq!(cache.version(), Some(version_of(&s)));
     }
 
     #[test]

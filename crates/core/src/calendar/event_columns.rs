@@ -51,7 +51,9 @@ pub enum Field {
     Bool,
 }
 
-/// The fields of `CalendarEvent`, in the contract's order, with how each is carried.
+/// The fields of `CalendarEvent`, in the contract's order, with how each is carried. The JS
+/// decoder (`eventsFromColumns` in `index.js`) is checked against this list and
+/// [`CELLS_PER_ROW`] by `__test__/columns.test.js`.
 pub const FIELDS: [(&str, Field); CELLS_PER_ROW] = [
     ("account_id", Field::Shared),
     ("event_id", Field::Text),

@@ -64,24 +64,24 @@ pub struct CalendarState {
     client: std::sync::OnceLock<crate::net::HttpClient>,
     /// The in-memory copy of the event rows `listCalendarEvents` answers from.
     pub(crate) events: Arc<event_cache::EventCache>,
+    /// The store's watch of [`EVENTS_TABLE`]: its version says whether `events` is current.
+    pub(crate) events_table: Arc<crate::store::TableWatch>,
 }
 
-impl Default for CalendarState {
-    fn default() -> Self {
-        CalendarState {
+/// The table `events` copies.
+pub(crate) const EVENTS_TABLE: &str = "calendar_events";
+
+impl CalendarState {
+    /// A fresh state (no pending OAuth, no adapter port), watching the event table of `store`.
+    pub fn new(store: &crate::store::Store) -> crate::error::Result<Arc<CalendarState>> {
+        Ok(Arc::new(CalendarState {
             oauth: Mutex::new(oauth::Pending::default()),
             http_port: Mutex::new(None),
             stop: tokio_util::sync::CancellationToken::new(),
             client: std::sync::OnceLock::new(),
             events: Arc::default(),
-        }
-    }
-}
-
-impl CalendarState {
-    /// A fresh state (no pending OAuth, no adapter port).
-    pub fn new() -> Arc<CalendarState> {
-        Arc::new(CalendarState::default())
+            events_table: store.watch(EVENTS_TABLE)?,
+        }))
     }
 
     /// Records the port of the HTTP adapter (`None` when it stops); OAuth redirects go there.
@@ -126,6 +126,6 @@ pub fn register(jobs: &JobSystem, config: &Config, state: &Arc<CalendarState>) {
             sync::handler(config.clone(), client, Arc::clone(state)),
         ),
         // Without a TLS stack the type stays known and its jobs fail clearly.
-        Err(_) => jobs.register_builtin(CALENDAR_SYNC, crate::backend::unavailable(CALENDAR_SYNC)),
+        Err(_) => jobs.register_builtin(CALENDAR_SYNC, crate::jobs::unavailable(CALENDAR_SYNC)),
     }
 }

@@ -61,7 +61,7 @@ async fn warm(ctx: &JobCtx, state: &Arc<CalendarState>) {
         return;
     }
     let state = Arc::clone(state);
-    let version = ctx.store().calendar_events_version();
+    let version = state.events_table.version();
     let _ = ctx
         .store()
         .read_slow(move |c| state.events.refresh(c, version))

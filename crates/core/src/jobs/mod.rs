@@ -1,6 +1,7 @@
 //! The durable job queue: registry of handlers, a fixed pool of workers, cancellation,
 //! retries and crash recovery (CONTRACT.md §6).
 
+mod api;
 mod context;
 pub(crate) mod handlers;
 mod model;
@@ -17,6 +18,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use api::unavailable;
 pub use context::{Abort, AbortReason, BoxFuture, JobCtx, OwnedUpdate};
 pub use model::*;
 pub use queue::{Created, NewJob};

@@ -3,13 +3,15 @@
 //! The full object always has every key; stored rows override the defaults. New values apply
 //! from the next scheduler pass or job, so readers take a fresh snapshot when they start.
 
+mod api;
+
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::time::now_iso;
-use crate::validate::{item, parse_lax_int};
+use crate::validate::{item, parse_lax_int, STRING_TYPE};
 
 /// The settings object of the contract, keys in the contract's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -140,13 +142,7 @@ fn check(key: &str, rule: &Rule, value: &Value) -> std::result::Result<Value, Va
         Rule::Text => {
             return match value {
                 Value::String(_) => Ok(value.clone()),
-                _ => Err(item(
-                    "string_type",
-                    &loc,
-                    "Input should be a valid string",
-                    value.clone(),
-                    None,
-                )),
+                _ => Err(item("string_type", &loc, STRING_TYPE, value.clone(), None)),
             }
         }
         Rule::PathList => return check_path_list(key, value),
@@ -227,7 +223,7 @@ fn check_path_list(key: &str, value: &Value) -> std::result::Result<Value, Value
             return Err(item(
                 "string_type",
                 &[json!("body"), json!(key), json!(i)],
-                "Input should be a valid string",
+                STRING_TYPE,
                 entry.clone(),
                 None,
             ));

@@ -19,7 +19,7 @@ mod watch;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -54,8 +54,8 @@ pub struct Store {
     /// Commit and group counters, shared with the checkpoint thread.
     counters: Arc<checkpoint::Counters>,
     checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
-    /// The version of `calendar_events` (see `watch`).
-    calendar_events: Arc<TableWatch>,
+    /// The watched tables (see [`Store::watch`]). Lock order: the writer, then this.
+    watched: RwLock<watch::Watched>,
 }
 
 /// Locks a mutex, recovering the data of a poisoned one: a panic elsewhere must not make the
@@ -105,8 +105,6 @@ impl Store {
         let mut writer = open_connection(path, read_write())?;
         configure(&writer)?;
         schema::migrate(&mut writer)?;
-        let calendar_events = Arc::new(TableWatch::default());
-        calendar_events.install(&mut writer, "calendar_events")?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let conn = open_connection(
@@ -136,7 +134,7 @@ impl Store {
             next_reader: AtomicUsize::new(0),
             counters,
             checkpointer: Mutex::new(Some(checkpointer)),
-            calendar_events,
+            watched: RwLock::new(Vec::new()),
         })
     }
 
@@ -151,16 +149,36 @@ impl Store {
         self.counters.checkpoints.load(Ordering::Relaxed)
     }
 
-    /// The version of `calendar_events`' contents: changes after every committed write that
-    /// changed a row of it (see `watch`).
-    pub fn calendar_events_version(&self) -> u64 {
-        self.calendar_events.version()
+    /// Watches `table`: the returned watch's version changes after every committed write that
+    /// changed a row of it, from now on (see `watch`). The module that keeps a copy of the
+    /// table holds the watch; watching a table twice gives the same watch. Blocks while a
+    /// write runs; `E_CLOSED` once the store is closed.
+    pub fn watch(&self, table: &'static str) -> Result<Arc<TableWatch>> {
+        let mut writer = lock(&self.writer);
+        let conn = writer.as_mut().ok_or(Error::Closed)?;
+        let mut watched = self.watched.write().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, existing)) = watched.iter().find(|(t, _)| *t == table) {
+            return Ok(Arc::clone(existing));
+        }
+        let new = Arc::new(TableWatch::default());
+        let mut next = watched.clone();
+        next.push((table, Arc::clone(&new)));
+        watch::install(conn, next.clone())?;
+        *watched = next;
+        Ok(new)
     }
 
     /// Bookkeeping after a write or a group of writes returned (its transactions committed).
     fn committed(&self) {
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        self.calendar_events.committed();
+        for (_, watch) in self
+            .watched
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            watch.committed();
+        }
     }
 
     /// The database file.
@@ -428,7 +446,7 @@ thread_local! {
 /// a host sent at once — with the writes they queue left waiting, then commits them all as one
 /// group. Without it, each operation would lead (and commit) its own write before the next
 /// one even started. Nested use joins the outer gathering.
-pub fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn gather_writes<R>(f: impl FnOnce() -> R) -> R {
     let outer = GATHERING.with(|gathering| {
         let mut gathering = gathering.borrow_mut();
         let outer = gathering.is_some();
