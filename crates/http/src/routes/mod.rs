@@ -27,36 +27,6 @@ pub mod settings;
 pub mod suggest;
 pub mod vault;
 
-#[cfg(test)]
-mod tests {
-    use crate::router::Surface;
-
-    /// Every route says which JS method answers the same, or why none does (issue 13: one
-    /// description per method; the names are checked against the JS side by
-    /// `__test__/surface.test.js`).
-    #[test]
-    fn every_route_declares_its_js_method() {
-        let routes = super::all();
-        let undeclared: Vec<String> = routes
-            .iter()
-            .filter(|r| r.surface == Surface::Undeclared)
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect();
-        assert!(undeclared.is_empty(), "routes without .js()/.http_only(): {undeclared:?}");
-        let mut names: Vec<&str> = routes
-            .iter()
-            .filter_map(|r| match r.surface {
-                Surface::Js(m) => Some(m),
-                _ => None,
-            })
-            .collect();
-        let n = names.len();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), n, "a JS method answers two routes");
-    }
-}
-
 /// Every route the server answers, in matching order.
 pub fn all() -> Vec<Route> {
     let mut routes = Vec::with_capacity(48);
@@ -75,4 +45,37 @@ pub fn all() -> Vec<Route> {
     routes.extend(memory::routes());
     routes.extend(meta::routes());
     routes
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::router::Surface;
+
+    /// Every route says which JS method answers the same, or why none does (issue 13: one
+    /// description per method; the names are checked against the JS side by
+    /// `__test__/surface.test.js`).
+    #[test]
+    fn every_route_declares_its_js_method() {
+        let routes = super::all();
+        let undeclared: Vec<String> = routes
+            .iter()
+            .filter(|r| r.surface == Surface::Undeclared)
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(
+            undeclared.is_empty(),
+            "routes without .js()/.http_only(): {undeclared:?}"
+        );
+        let mut names: Vec<&str> = routes
+            .iter()
+            .filter_map(|r| match r.surface {
+                Surface::Js(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a JS method answers two routes");
+    }
 }
