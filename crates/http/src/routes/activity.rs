@@ -25,7 +25,7 @@ fn event() -> Value {
 /// The routes of this module.
 pub fn routes() -> Vec<Route> {
     vec![Route::get("/activity/events", list_events)
-            .js("listActivityEvents")
+        .js("listActivityEvents")
         .doc(TAG, "Events with start <= time <= end, newest first")
         .query(&[
             QueryParam::required("start", ParamType::String),

@@ -209,7 +209,9 @@ fn oauth_routes() -> Vec<Route> {
             .body(object(&[("code", string()), ("state", string())]))
             .returns(oauth_completed()),
         Route::get("/calendar/oauth/google/callback", oauth_callback)
-            .http_only("the browser's redirect target of Google OAuth; JS calls completeGoogleOAuth")
+            .http_only(
+                "the browser's redirect target of Google OAuth; JS calls completeGoogleOAuth",
+            )
             .public()
             .doc(OAUTH_TAG, "The browser's redirect target: an HTML page")
             .query(&[
