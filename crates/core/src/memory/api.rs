@@ -132,19 +132,26 @@ impl crate::Backend {
         q: SearchInput,
     ) -> Result<SearchResponse> {
         let fetch = (q.limit * 2) as usize;
-        let keyword_hits = if q.mode == Mode::Vector {
-            Vec::new()
-        } else {
+        // The two parts run at once: the keyword part on the blocking pool, the vector part
+        // in the embedder and then in memory.
+        let keyword_part = async {
+            if q.mode == Mode::Vector {
+                return Ok(Vec::new());
+            }
             let (query, w) = (q.query.clone(), q.window.clone());
             self.store()
                 .read_slow(move |c| keyword(c, &query, &w, fetch as i64))
-                .await?
+                .await
         };
-        let vector_hits = if q.mode == Mode::Fts {
-            Vec::new()
-        } else {
-            self.vector_part(state, &q, fetch).await
+        let vector_part = async {
+            if q.mode == Mode::Fts {
+                Vec::new()
+            } else {
+                self.vector_part(state, &q, fetch).await
+            }
         };
+        let (keyword_hits, vector_hits) = tokio::join!(keyword_part, vector_part);
+        let keyword_hits = keyword_hits?;
         let limit = q.limit as usize;
         let merged: Vec<(String, f64)> = match q.mode {
             Mode::Fts => keyword_hits.into_iter().take(limit).collect(),

@@ -55,6 +55,7 @@ pub fn keyword(
     limit: i64,
 ) -> Result<Vec<(String, f64)>> {
     let (long, short) = terms(query);
+    let long = cap_terms(long);
     let mut out: Vec<(String, f64)> = Vec::new();
     if !long.is_empty() {
         // Terms in more than half of the rows weigh nothing in BM25 (their IDF is clamped to
@@ -95,27 +96,121 @@ pub fn keyword(
     Ok(out)
 }
 
+/// At most this many terms of 3 or more characters are ranked (docs/memory.md, decision
+/// "long prompts"): a prompt with more keeps its longest ones (ties: first seen).
+pub const MAX_RANKED_TERMS: usize = 64;
+
+/// The longest `MAX_RANKED_TERMS` of `terms`, in their original order.
+fn cap_terms(terms: Vec<String>) -> Vec<String> {
+    if terms.len() <= MAX_RANKED_TERMS {
+        return terms;
+    }
+    let mut by_len: Vec<(usize, usize)> = terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.chars().count(), i))
+        .collect();
+    // Longest first, then first seen; stable.
+    by_len.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut keep: Vec<usize> = by_len[..MAX_RANKED_TERMS].iter().map(|x| x.1).collect();
+    keep.sort_unstable();
+    let mut terms: Vec<Option<String>> = terms.into_iter().map(Some).collect();
+    keep.into_iter().filter_map(|i| terms[i].take()).collect()
+}
+
+/// The FTS index's own statistics record (`observations_fts_data` id 1: the row count, then
+/// each column's token total). It changes with every write of searchable text.
+fn averages(conn: &Connection) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT block FROM observations_fts_data WHERE id = 1")?
+        .query_row([], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?)
+}
+
+/// The first SQLite varint of `b` (the row count of the averages record).
+fn varint(b: &[u8]) -> Option<i64> {
+    let mut v: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(9) {
+        if i == 8 {
+            return Some(((v << 8) | u64::from(*byte)) as i64);
+        }
+        v = (v << 7) | u64::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            return Some(v as i64);
+        }
+    }
+    None
+}
+
+/// Document counts of trigrams, per database file, valid while its averages record is
+/// unchanged (`observations_fts_vocab` counts a trigram by reading its whole posting list:
+/// milliseconds for a common one).
+type DocCounts =
+    std::collections::HashMap<String, (Vec<u8>, std::collections::HashMap<String, i64>)>;
+static DOC_COUNTS: std::sync::Mutex<Option<DocCounts>> = std::sync::Mutex::new(None);
+/// Trigram counts kept per database before its cache starts afresh.
+const MAX_CACHED: usize = 200_000;
+
+/// The number of observations holding `trigram` (cached; see [`DOC_COUNTS`]).
+fn trigram_docs(conn: &Connection, key: Option<(&str, &[u8])>, trigram: &str) -> Result<i64> {
+    if let Some((path, avg)) = key {
+        if let Ok(guard) = DOC_COUNTS.lock() {
+            if let Some((a, m)) = guard.as_ref().and_then(|c| c.get(path)) {
+                if a.as_slice() == avg {
+                    if let Some(n) = m.get(trigram) {
+                        return Ok(*n);
+                    }
+                }
+            }
+        }
+    }
+    let n: i64 = conn
+        .prepare_cached("SELECT doc FROM observations_fts_vocab WHERE term = ?1")?
+        .query_row(rusqlite::params![trigram], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if let Some((path, avg)) = key {
+        if let Ok(mut guard) = DOC_COUNTS.lock() {
+            let cache = guard.get_or_insert_with(Default::default);
+            let entry = cache
+                .entry(path.to_string())
+                .or_insert_with(|| (avg.to_vec(), Default::default()));
+            if entry.0.as_slice() != avg || entry.1.len() >= MAX_CACHED {
+                *entry = (avg.to_vec(), Default::default());
+            }
+            entry.1.insert(trigram.to_string(), n);
+        }
+    }
+    Ok(n)
+}
+
 /// The terms found in at most half of the observations. A term's trigrams' document counts
 /// (from `observations_fts_vocab`) bound its own from above; a term of one trigram is exact;
 /// a longer term whose bound is over half is counted exactly.
 fn informative_terms(conn: &Connection, terms: &[String]) -> Result<Vec<String>> {
-    let total: i64 = conn
-        .prepare_cached("SELECT count(*) FROM observations")?
-        .query_row([], |r| r.get(0))?;
+    let avg = averages(conn)?;
+    let total = match avg.as_deref().and_then(varint) {
+        Some(n) => n,
+        None => conn
+            .prepare_cached("SELECT count(*) FROM observations")?
+            .query_row([], |r| r.get(0))?,
+    };
     let half = total / 2;
-    let mut vocab =
-        conn.prepare_cached("SELECT doc FROM observations_fts_vocab WHERE term = ?1")?;
+    // Only a file database is cached (two in-memory ones could share an averages record).
+    let key = match (conn.path(), avg.as_deref()) {
+        (Some(p), Some(a)) if !p.is_empty() => Some((p, a)),
+        _ => None,
+    };
     let mut out = Vec::new();
     for term in terms {
         let chars: Vec<char> = term.chars().collect();
         let mut bound = i64::MAX;
         for w in chars.windows(3) {
             let tri: String = w.iter().collect();
-            let doc: i64 = vocab
-                .query_row(rusqlite::params![tri], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
-            bound = bound.min(doc);
+            bound = bound.min(trigram_docs(conn, key, &tri)?);
+            if bound <= half {
+                break;
+            }
         }
         let common = if bound <= half {
             false
@@ -243,6 +338,26 @@ mod tests {
             match_expression(&long),
             "\"회의록을\" OR \"and\" OR \"\"\"quote\"\"\""
         );
+    }
+
+    #[test]
+    fn long_prompts_keep_their_longest_terms_in_order() {
+        let mut terms: Vec<String> = (0..100).map(|i| format!("t{i:02}")).collect();
+        terms[70] = "a-much-longer-term".into();
+        let kept = cap_terms(terms.clone());
+        assert_eq!(kept.len(), MAX_RANKED_TERMS);
+        assert!(kept.contains(&"a-much-longer-term".to_string()));
+        assert_eq!(kept[0], "t00");
+        let short: Vec<String> = terms[..10].to_vec();
+        assert_eq!(cap_terms(short.clone()), short);
+    }
+
+    #[test]
+    fn varints_decode() {
+        assert_eq!(varint(&[0x86, 0x8d, 0x20, 0x00]), Some(100_000));
+        assert_eq!(varint(&[0x05]), Some(5));
+        assert_eq!(varint(&[0x81]), None);
+        assert_eq!(varint(&[]), None);
     }
 
     #[test]

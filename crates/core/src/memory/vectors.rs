@@ -50,6 +50,9 @@ fn normalize(v: &mut [f32]) {
 }
 
 /// Dot product written for auto-vectorization (eight independent accumulators).
+/// Indexes of at least this many rows are scanned by two threads.
+const PARALLEL_ROWS: usize = 20_000;
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -162,19 +165,45 @@ impl VectorIndex {
             },
             None => None,
         };
-        let mut scored: Vec<(f32, u32)> = Vec::new();
-        for (i, row) in self.data.chunks_exact(self.dim).enumerate() {
-            if !self.live[i]
-                || self.ts[i] < w.start
-                || self.ts[i] > w.end
-                || kind.is_some_and(|k| self.kind[i] != k)
-                || source.is_some_and(|s| self.source[i] != s)
-            {
-                continue;
-            }
-            scored.push((dot(row, &q), i as u32));
-        }
         let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        // The best `limit` of rows `from..to`.
+        let scan = |from: usize, to: usize| -> Vec<(f32, u32)> {
+            let mut scored: Vec<(f32, u32)> = Vec::new();
+            for i in from..to {
+                if !self.live[i]
+                    || self.ts[i] < w.start
+                    || self.ts[i] > w.end
+                    || kind.is_some_and(|k| self.kind[i] != k)
+                    || source.is_some_and(|s| self.source[i] != s)
+                {
+                    continue;
+                }
+                let row = &self.data[i * self.dim..(i + 1) * self.dim];
+                scored.push((dot(row, &q), i as u32));
+            }
+            if scored.len() > limit {
+                scored.select_nth_unstable_by(limit - 1, order);
+                scored.truncate(limit);
+            }
+            scored
+        };
+        let n = self.live.len().min(self.data.len() / self.dim.max(1));
+        // The scan reads every vector (150 MB at 100k × 384): memory-bound, so a large index is
+        // split over two threads. Same result as one scan (ties broken by position).
+        let mut scored = if n >= PARALLEL_ROWS {
+            let mid = n / 2;
+            std::thread::scope(|s| {
+                let other = s.spawn(|| scan(mid, n));
+                let mut first = scan(0, mid);
+                match other.join() {
+                    Ok(second) => first.extend(second),
+                    Err(_) => first.extend(scan(mid, n)),
+                }
+                first
+            })
+        } else {
+            scan(0, n)
+        };
         if scored.len() > limit {
             scored.select_nth_unstable_by(limit - 1, order);
             scored.truncate(limit);
@@ -190,6 +219,53 @@ impl VectorIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_scan_equals_one_scan() {
+        let mut ix = VectorIndex::new("m", 2);
+        let n = PARALLEL_ROWS + 1001;
+        for i in 0..n {
+            // Three groups of equal vectors: ties must keep insertion order across the split.
+            let v = match i % 3 {
+                0 => [1.0, 0.0],
+                1 => [0.6, 0.8],
+                _ => [0.0, 1.0],
+            };
+            ix.put(Entry {
+                id: format!("o{i}"),
+                event_ts: i as i64,
+                kind: "note".into(),
+                source: "manual".into(),
+                vector: v.to_vec(),
+            });
+        }
+        let w = Window {
+            start: 0,
+            end: i64::MAX,
+            kind: None,
+            source: None,
+        };
+        let hits = ix.search(&[1.0, 0.0], &w, 5);
+        let ids: Vec<&str> = hits.iter().map(|h| h.0.as_str()).collect();
+        assert_eq!(ids, vec!["o0", "o3", "o6", "o9", "o12"]);
+        // The tail (second half only): rows of the window's end, still in order.
+        let late = Window {
+            start: (n - 7) as i64,
+            ..w.clone()
+        };
+        let tail: Vec<String> = ix
+            .search(&[0.0, 1.0], &late, 10)
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        let want: Vec<String> = (n - 7..n)
+            .filter(|i| i % 3 == 2)
+            .chain((n - 7..n).filter(|i| i % 3 == 1))
+            .chain((n - 7..n).filter(|i| i % 3 == 0))
+            .map(|i| format!("o{i}"))
+            .collect();
+        assert_eq!(tail, want);
+    }
 
     #[test]
     fn finds_nearest_in_window_and_forgets_removed() {
