@@ -1084,3 +1084,25 @@ async fn common_words_do_not_outrank_informative_ones() {
     assert_eq!(r.total, 13);
     b.close().await.unwrap();
 }
+
+/// CONTRACT.md §15.7: every term of a query counts, whatever its length — a short rare term
+/// after a hundred longer ones still finds its observation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_term_of_a_long_query_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path()).await;
+    let target = create(&b, "qzx", "the only row that holds the rare word").await;
+    create(&b, "other", "nothing to see here").await;
+    let mut query: Vec<String> = (0..150).map(|i| format!("longfillerword{i:03}")).collect();
+    query.push("qzx".into());
+    let found = b
+        .search_memory(&json!({"query": query.join(" "), "search_mode": "fts", "limit": 10}))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found
+        .results
+        .iter()
+        .map(|r| r.observation_id.as_str())
+        .collect();
+    assert_eq!(ids, vec![target.as_str()]);
+}

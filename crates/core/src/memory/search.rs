@@ -55,7 +55,6 @@ pub fn keyword(
     limit: i64,
 ) -> Result<Vec<(String, f64)>> {
     let (long, short) = terms(query);
-    let long = cap_terms(long);
     let mut out: Vec<(String, f64)> = Vec::new();
     if !long.is_empty() {
         // Terms in more than half of the rows weigh nothing in BM25 (their IDF is clamped to
@@ -94,28 +93,6 @@ pub fn keyword(
         }
     }
     Ok(out)
-}
-
-/// At most this many terms of 3 or more characters are ranked (docs/memory.md, decision
-/// "long prompts"): a prompt with more keeps its longest ones (ties: first seen).
-pub const MAX_RANKED_TERMS: usize = 64;
-
-/// The longest `MAX_RANKED_TERMS` of `terms`, in their original order.
-fn cap_terms(terms: Vec<String>) -> Vec<String> {
-    if terms.len() <= MAX_RANKED_TERMS {
-        return terms;
-    }
-    let mut by_len: Vec<(usize, usize)> = terms
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.chars().count(), i))
-        .collect();
-    // Longest first, then first seen; stable.
-    by_len.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut keep: Vec<usize> = by_len[..MAX_RANKED_TERMS].iter().map(|x| x.1).collect();
-    keep.sort_unstable();
-    let mut terms: Vec<Option<String>> = terms.into_iter().map(Some).collect();
-    keep.into_iter().filter_map(|i| terms[i].take()).collect()
 }
 
 /// The FTS index's own statistics record (`observations_fts_data` id 1: the row count, then
@@ -338,18 +315,6 @@ mod tests {
             match_expression(&long),
             "\"회의록을\" OR \"and\" OR \"\"\"quote\"\"\""
         );
-    }
-
-    #[test]
-    fn long_prompts_keep_their_longest_terms_in_order() {
-        let mut terms: Vec<String> = (0..100).map(|i| format!("t{i:02}")).collect();
-        terms[70] = "a-much-longer-term".into();
-        let kept = cap_terms(terms.clone());
-        assert_eq!(kept.len(), MAX_RANKED_TERMS);
-        assert!(kept.contains(&"a-much-longer-term".to_string()));
-        assert_eq!(kept[0], "t00");
-        let short: Vec<String> = terms[..10].to_vec();
-        assert_eq!(cap_terms(short.clone()), short);
     }
 
     #[test]
