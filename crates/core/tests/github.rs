@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 /// The fake gh: `$D/auth.json` (or `$D/auth.mode`) answers `auth status`, `$D/authored.json`
 /// and `$D/reviewed.json` the two searches; `$D/hang` makes searches hang (with a child).
 const FAKE_GH: &str = r#"
-for a in "$@"; do printf '%s\0' "$a"; done >> "$D/gh.args"
-printf '\n' >> "$D/gh.args"
+# One append per call (gh runs concurrently: `--version` and `auth status` together).
+{ printf '%s\0' "$@"; printf '\n'; } > "$D/gh.args.$$"
+cat "$D/gh.args.$$" >> "$D/gh.args"; rm -f "$D/gh.args.$$"
 case "$1" in
   --version)
     printf 'gh version 2.63.2 (2024-12-05)\nhttps://github.com/cli/cli/releases/tag/v2.63.2\n'
