@@ -136,6 +136,22 @@ pub fn item(
     Value::Object(out)
 }
 
+/// An optional body of an enqueueing route: absent (`null`) is `{}`, anything but an object is
+/// the 422 `dict_type` item at `["body"]`.
+pub fn optional_body(input: &Value) -> Result<Value> {
+    match input {
+        Value::Null => Ok(Value::Object(Map::new())),
+        Value::Object(_) => Ok(input.clone()),
+        other => Err(Error::invalid(item(
+            "dict_type",
+            &[json!("body")],
+            "Input should be a valid dictionary",
+            other.clone(),
+            None,
+        ))),
+    }
+}
+
 /// The 422 item for a required body that is absent.
 pub fn missing_body() -> Error {
     Error::invalid(item(

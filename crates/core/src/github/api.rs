@@ -6,9 +6,9 @@ use super::exec::locate_gh;
 use super::status::{auth_status, cli_status, GithubStatus};
 use super::summary::{self, daily_summary, Summary};
 use super::GITHUB_SYNC;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::jobs::{Created, NewJob};
-use crate::validate::{item, Fields, Source};
+use crate::validate::{Fields, Source};
 use crate::Backend;
 
 /// Reads an optional `date` (`YYYY-MM-DD`) of `input`; a malformed one is `E_INVALID_INPUT`
@@ -71,20 +71,7 @@ impl Backend {
     /// is already queued or running (then that job is answered).
     pub async fn sync_github(&self, input: &Value) -> Result<Created> {
         self.check_open()?;
-        let body = if input.is_null() {
-            json!({})
-        } else {
-            input.clone()
-        };
-        if !body.is_object() {
-            return Err(Error::invalid(item(
-                "dict_type",
-                &[json!("body")],
-                "Input should be a valid dictionary",
-                body,
-                None,
-            )));
-        }
+        let body = crate::validate::optional_body(input)?;
         let mut f = Fields::new(Source::Body, &body);
         let _ = f.optional_str("workspace_id", 0);
         let _ = f.optional_str("cursor", 0);

@@ -9,7 +9,7 @@ use crate::github::api::day_field;
 use crate::github::summary::{local_today, parse_day};
 use crate::jobs::{Created, NewJob};
 use crate::time::now_ms;
-use crate::validate::{item, Fields, Source};
+use crate::validate::{Fields, Source};
 use crate::Backend;
 
 impl Backend {
@@ -39,20 +39,7 @@ impl Backend {
     /// `generateSuggestion(input)` / `POST /suggest`: queues `suggest.generate`.
     pub async fn generate_suggestion(&self, input: &Value) -> Result<Created> {
         self.check_open()?;
-        let body = if input.is_null() {
-            json!({})
-        } else {
-            input.clone()
-        };
-        if !body.is_object() {
-            return Err(Error::invalid(item(
-                "dict_type",
-                &[json!("body")],
-                "Input should be a valid dictionary",
-                body,
-                None,
-            )));
-        }
+        let body = crate::validate::optional_body(input)?;
         let mut f = Fields::new(Source::Body, &body);
         let _ = day_field(&mut f, "note", "note_date");
         for key in [
