@@ -164,7 +164,7 @@ impl Backend {
         let jobs = JobSystem::new(Arc::clone(&store), Arc::clone(&bus), config.workers);
         jobs.register_builtin(jobs::DEMO, Arc::new(handlers::demo) as Handler);
         jobs.register_builtin(jobs::COMPACT, Arc::new(handlers::compact) as Handler);
-        let memory = crate::memory::MemoryState::new();
+        let memory = crate::memory::MemoryState::new(&store)?;
         let claude = crate::claude::register_shared(&jobs, &config, &memory);
         let github = crate::github::GithubState::new(&config);
         crate::github::register(&jobs, &github);
@@ -240,6 +240,7 @@ impl Backend {
             .get_or_init(|| async move {
                 inner.scheduler.stop();
                 inner.memory.stop.cancel();
+                inner.memory.words.clear();
                 inner.calendar.shutdown();
                 inner.github.shutdown();
                 inner.vault.shutdown();

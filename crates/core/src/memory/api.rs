@@ -11,7 +11,7 @@ use super::embed::{check_vectors, Embedder};
 use super::input::{self, Mode, SearchInput};
 use super::jobs::{created, store_drafts};
 use super::observation::{snippet, Observation, Summary};
-use super::search::{keyword, rrf};
+use super::search::{keyword, rrf, terms};
 use super::store::{self as sql, Counts};
 use super::{capture, MemoryState, CHROMA_SYNC, PROCESS_EVENTS};
 use crate::error::{Error, Result};
@@ -139,9 +139,27 @@ impl crate::Backend {
                 return Ok(Vec::new());
             }
             let (query, w) = (q.query.clone(), q.window.clone());
-            self.store()
-                .read_slow(move |c| keyword(c, &query, &w, fetch as i64))
-                .await
+            let words = Arc::clone(&state.words);
+            let found = self
+                .store()
+                .read_slow(move |c| {
+                    let (long, short) = terms(&query);
+                    match words.search(c, &long, &short, &w, fetch)? {
+                        Some(hits) => Ok(Ok(hits)),
+                        None => Ok(Err((query, w))),
+                    }
+                })
+                .await?;
+            match found {
+                Ok(hits) => Ok(hits),
+                // No copy yet (or too many changes to apply): FTS5 answers while it loads.
+                Err((query, w)) => {
+                    state.words.start_loading(self.store(), &state.stop);
+                    self.store()
+                        .read_slow(move |c| keyword(c, &query, &w, fetch as i64))
+                        .await
+                }
+            }
         };
         let vector_part = async {
             if q.mode == Mode::Fts {

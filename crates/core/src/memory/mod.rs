@@ -20,6 +20,7 @@ pub(crate) mod schema;
 pub mod search;
 pub mod store;
 pub mod vectors;
+pub mod word_index;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -50,19 +51,22 @@ pub struct MemoryState {
     vectors: RwLock<Option<vectors::VectorIndex>>,
     /// Moves after every change of stored vectors (a racing load is not installed).
     generation: AtomicU64,
+    /// The keyword index in memory (see [`word_index`]), once a search loaded it.
+    pub(crate) words: Arc<word_index::WordCache>,
 }
 
 impl MemoryState {
-    /// A fresh state: no embedder, no HTTP.
-    pub fn new() -> Arc<MemoryState> {
-        Arc::new(MemoryState {
+    /// A fresh state of `store`'s memory: no embedder, no HTTP.
+    pub fn new(store: &crate::store::Store) -> crate::error::Result<Arc<MemoryState>> {
+        Ok(Arc::new(MemoryState {
             embedder: Mutex::new(None),
             mcp: Mutex::new(None),
             kick: Notify::new(),
             stop: CancellationToken::new(),
             vectors: RwLock::new(None),
             generation: AtomicU64::new(0),
-        })
+            words: word_index::WordCache::new(store)?,
+        }))
     }
 
     /// The registered embedder.

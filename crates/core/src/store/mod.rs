@@ -32,7 +32,7 @@ pub(crate) use schema::migrate;
 #[cfg(any(test, feature = "test-support"))]
 pub use schema::original_ddl;
 pub use schema::LATEST_VERSION;
-pub use watch::TableWatch;
+pub use watch::{ChangedRows, TableWatch, MAX_KEPT_ROWS};
 
 const READERS: usize = 2;
 
@@ -154,13 +154,24 @@ impl Store {
     /// table holds the watch; watching a table twice gives the same watch. Blocks while a
     /// write runs; `E_CLOSED` once the store is closed.
     pub fn watch(&self, table: &'static str) -> Result<Arc<TableWatch>> {
+        self.add_watch(table, TableWatch::default)
+    }
+
+    /// Watches `table` like [`Store::watch`], and keeps the rowids that committed writes
+    /// changed ([`TableWatch::take_rows`]), for a copy updated row by row. The first watch of a
+    /// table decides whether it keeps rows.
+    pub fn watch_rows(&self, table: &'static str) -> Result<Arc<TableWatch>> {
+        self.add_watch(table, TableWatch::keeping_rows)
+    }
+
+    fn add_watch(&self, table: &'static str, make: fn() -> TableWatch) -> Result<Arc<TableWatch>> {
         let mut writer = lock(&self.writer);
         let conn = writer.as_mut().ok_or(Error::Closed)?;
         let mut watched = self.watched.write().unwrap_or_else(|p| p.into_inner());
         if let Some((_, existing)) = watched.iter().find(|(t, _)| *t == table) {
             return Ok(Arc::clone(existing));
         }
-        let new = Arc::new(TableWatch::default());
+        let new = Arc::new(make());
         let mut next = watched.clone();
         next.push((table, Arc::clone(&new)));
         watch::install(conn, next.clone())?;
