@@ -16,6 +16,7 @@ pub mod input;
 pub mod jobs;
 pub mod mcp;
 pub mod observation;
+pub(crate) mod quantized;
 pub(crate) mod schema;
 pub mod search;
 pub mod store;

@@ -6,13 +6,21 @@
 //! they commit: stored vectors are added, deleted or changed observations removed. A load
 //! that raced with a write is discarded (the generation moved) and the query falls back to
 //! SQLite; registering an embedder drops the copy.
+//!
+//! A one-byte-per-dimension copy of the rows ([`super::quantized`]) finds the rows worth an
+//! exact score, four times fewer bytes read per query; the result is the exact scan's.
 
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection};
 
+use super::quantized::{Quantized, Query};
 use super::store::Window;
 use crate::error::Result;
+
+/// Indexes of at least this many rows search through the quantized copy when the processor
+/// can (below, the exact scan is as fast).
+const QUANTIZED_ROWS: usize = 4_000;
 
 /// One vector with the metadata search filters on.
 #[derive(Debug, Clone)]
@@ -38,6 +46,8 @@ pub struct VectorIndex {
     data: Vec<f32>,
     live: Vec<bool>,
     pos: HashMap<String, usize>,
+    /// The rows as bytes, to find the rows worth an exact score (see [`super::quantized`]).
+    quant: Quantized,
 }
 
 fn normalize(v: &mut [f32]) {
@@ -74,6 +84,7 @@ impl VectorIndex {
         VectorIndex {
             model: model.to_string(),
             dim,
+            quant: Quantized::new(dim),
             ..Default::default()
         }
     }
@@ -95,6 +106,7 @@ impl VectorIndex {
         normalize(&mut e.vector);
         let (kind, source) = (self.label(&e.kind), self.label(&e.source));
         if let Some(&i) = self.pos.get(&e.id) {
+            self.quant.set(i, &e.vector);
             self.data[i * self.dim..(i + 1) * self.dim].copy_from_slice(&e.vector);
             self.ts[i] = e.event_ts;
             self.kind[i] = kind;
@@ -102,6 +114,7 @@ impl VectorIndex {
             self.live[i] = true;
             return;
         }
+        self.quant.set(self.ids.len(), &e.vector);
         self.pos.insert(e.id.clone(), self.ids.len());
         self.ids.push(e.id);
         self.ts.push(e.event_ts);
@@ -166,20 +179,21 @@ impl VectorIndex {
             None => None,
         };
         let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let admit = |i: usize| {
+            self.live[i]
+                && self.ts[i] >= w.start
+                && self.ts[i] <= w.end
+                && kind.is_none_or(|k| self.kind[i] == k)
+                && source.is_none_or(|s| self.source[i] == s)
+        };
+        let exact = |i: usize| dot(&self.data[i * self.dim..(i + 1) * self.dim], &q);
         // The best `limit` of rows `from..to`.
         let scan = |from: usize, to: usize| -> Vec<(f32, u32)> {
             let mut scored: Vec<(f32, u32)> = Vec::new();
             for i in from..to {
-                if !self.live[i]
-                    || self.ts[i] < w.start
-                    || self.ts[i] > w.end
-                    || kind.is_some_and(|k| self.kind[i] != k)
-                    || source.is_some_and(|s| self.source[i] != s)
-                {
-                    continue;
+                if admit(i) {
+                    scored.push((exact(i), i as u32));
                 }
-                let row = &self.data[i * self.dim..(i + 1) * self.dim];
-                scored.push((dot(row, &q), i as u32));
             }
             if scored.len() > limit {
                 scored.select_nth_unstable_by(limit - 1, order);
@@ -188,9 +202,14 @@ impl VectorIndex {
             scored
         };
         let n = self.live.len().min(self.data.len() / self.dim.max(1));
-        // The scan reads every vector (150 MB at 100k × 384): memory-bound, so a large index is
-        // split over two threads. Same result as one scan (ties broken by position).
-        let mut scored = if n >= PARALLEL_ROWS {
+        let quantized = (n >= QUANTIZED_ROWS && Quantized::available())
+            .then(|| Query::new(&q))
+            .flatten();
+        let mut scored = if let Some(query) = quantized {
+            self.candidates(&query, n, &admit, &exact, limit)
+        } else if n >= PARALLEL_ROWS {
+            // The exact scan reads every vector (150 MB at 100k × 384): memory-bound, so a
+            // large index is split over two threads. Same result (ties broken by position).
             let mid = n / 2;
             std::thread::scope(|s| {
                 let other = s.spawn(|| scan(mid, n));
@@ -214,11 +233,126 @@ impl VectorIndex {
             .map(|(s, i)| (self.ids[i as usize].clone(), f64::from(s)))
             .collect()
     }
+
+    /// The exactly scored rows that can be in the best `limit` (see [`super::quantized`]):
+    /// the best rows by the quantized scores, scored exactly, set a threshold; every row whose
+    /// approximation plus its error bound reaches it is scored exactly too.
+    fn candidates(
+        &self,
+        query: &Query,
+        n: usize,
+        admit: &(dyn Fn(usize) -> bool + Sync),
+        exact: &dyn Fn(usize) -> f32,
+        limit: usize,
+    ) -> Vec<(f32, u32)> {
+        let mut approx = vec![0f32; n];
+        if n >= PARALLEL_ROWS {
+            let (head, tail) = approx.split_at_mut(n / 2);
+            std::thread::scope(|s| {
+                s.spawn(|| self.quant.approximate(query, n / 2, admit, tail));
+                self.quant.approximate(query, 0, admit, head);
+            });
+        } else {
+            self.quant.approximate(query, 0, admit, &mut approx);
+        }
+        // The best `limit` by approximation (ties by position).
+        let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let mut best: Vec<(f32, u32)> = approx
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_finite())
+            .map(|(i, a)| (*a, i as u32))
+            .collect();
+        if best.len() > limit {
+            best.select_nth_unstable_by(limit - 1, order);
+            best.truncate(limit);
+        }
+        let mut scored: Vec<(f32, u32)> =
+            best.iter().map(|(_, i)| (exact(*i as usize), *i)).collect();
+        // Fewer admitted rows than `limit`: every one is scored already.
+        if scored.len() < limit {
+            return scored;
+        }
+        let threshold = scored.iter().map(|s| s.0).fold(f32::INFINITY, f32::min);
+        for (_, i) in &best {
+            approx[*i as usize] = f32::NEG_INFINITY;
+        }
+        for (i, a) in approx.iter().enumerate() {
+            if a.is_finite() && a + self.quant.bound(i, query) >= threshold {
+                scored.push((exact(i), i as u32));
+            }
+        }
+        scored
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantized_search_equals_the_exact_scan() {
+        let dim = 384;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 2001) as f32 / 1000.0 - 1.0
+        };
+        // Clustered vectors (many near-ties) plus exact duplicates.
+        let centers: Vec<Vec<f32>> = (0..8).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        let n = PARALLEL_ROWS + 500;
+        let mut ix = VectorIndex::new("m", dim);
+        let mut rows = Vec::new();
+        for i in 0..n {
+            let c = &centers[i % centers.len()];
+            // Tiny perturbations: their order is decided below the quantization's resolution.
+            let spread = if i % 2 == 0 { 0.003 } else { 0.3 };
+            let v: Vec<f32> = if i % 11 == 0 {
+                c.clone()
+            } else {
+                c.iter().map(|x| x + spread * next()).collect()
+            };
+            rows.push(v.clone());
+            ix.put(Entry {
+                id: format!("o{i}"),
+                event_ts: i as i64,
+                kind: ["note", "task"][i % 2].into(),
+                source: "manual".into(),
+                vector: v,
+            });
+        }
+        for (qi, limit, kind) in [(0usize, 10usize, None), (3, 40, Some("task")), (5, 1, None)] {
+            let query: Vec<f32> = centers[qi].iter().map(|x| x + 0.01 * next()).collect();
+            let w = Window {
+                start: 0,
+                end: i64::MAX,
+                kind: kind.map(String::from),
+                source: None,
+            };
+            let got = ix.search(&query, &w, limit);
+            let mut q = query.clone();
+            normalize(&mut q);
+            let mut want: Vec<(f32, usize)> = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| kind.is_none_or(|k| ["note", "task"][i % 2] == k))
+                .map(|(i, v)| {
+                    let mut v = v.clone();
+                    normalize(&mut v);
+                    (dot(&v, &q), i)
+                })
+                .collect();
+            want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            want.truncate(limit);
+            let want: Vec<(String, f64)> = want
+                .into_iter()
+                .map(|(s, i)| (format!("o{i}"), f64::from(s)))
+                .collect();
+            assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn split_scan_equals_one_scan() {
