@@ -13,7 +13,8 @@
 //! (`Backend::gather_writes`).
 //!
 //! The spin costs CPU only in bursts of calls (at most [`SPIN`] after each), never while the
-//! app is idle.
+//! app is idle, and it yields the CPU on every turn, so it never holds up a thread that waits
+//! for it (the JS thread above all).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -30,7 +31,7 @@ pub(crate) type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 const SPIN: Duration = Duration::from_micros(200);
 
 /// Turns of the spin between two readings of the clock.
-const CLOCK_EVERY: u32 = 32;
+const CLOCK_EVERY: u32 = 8;
 
 struct Lane {
     queue: Mutex<VecDeque<Work>>,
@@ -104,7 +105,11 @@ impl Lane {
                 // The clock is read every few turns only: reading it on each one measured as
                 // a seventh of this thread's time.
                 spins = spins.wrapping_add(1);
-                std::hint::spin_loop();
+                // Yield, not only spin: a thread waiting for this CPU — often the JS thread,
+                // just woken by the answer sent from here — runs now, not after the window.
+                // A bare spin measured 3 % of `getJob`s at ≈ 210 µs (SPIN + a round trip)
+                // whenever the two threads shared a CPU.
+                std::thread::yield_now();
             } else {
                 self.park();
                 idle_since = Instant::now();
