@@ -48,7 +48,7 @@ for (let r = 0; r < rounds; r += 1) {
       out[k].cal95.push(c.list_p95_ms);
       cal = `  listCalendarEvents(${c.rows} rows) p50 ${lib.round(c.list_p50_ms, 2)} ms p95 ${lib.round(c.list_p95_ms, 2)} ms (load ${lib.round(c.load, 2)})`;
     }
-    console.log(`round ${r + 1} ${k}: getJob p50 ${lib.round(gj.p50_us, 1)} µs p95 ${lib.round(gj.p95_us, 1)} µs p99 ${lib.round(gj.p99_us, 1)} µs (load ${lib.round(gj.load, 2)})${cal}`);
+    console.log(`round ${r + 1} ${k}: getJob p50 ${lib.round(gj.p50_us, 1)} µs p95 ${lib.round(gj.p95_us, 1)} µs p99 ${lib.round(gj.p99_us, 1)} µs, ${Math.round(gj.calls_s)} calls/s (load ${lib.round(gj.load, 2)})${cal}`);
   }
 }
 for (const k of ['a', 'b']) {
