@@ -30,7 +30,8 @@ const http = require('node:http');
 const path = require('node:path');
 const lib = require('./lib');
 
-const ROOT = path.join(__dirname, '..');
+// `--root=DIR` loads the package from DIR (an older build, for A/B runs: bench/ab.js).
+const ROOT = path.resolve(lib.flag('root', path.join(__dirname, '..')));
 const CALENDARS = 5;
 const EVENTS = 10000;
 const PAGE = 250;

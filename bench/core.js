@@ -12,7 +12,8 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const lib = require('./lib');
 
-const ROOT = path.join(__dirname, '..');
+// `--root=DIR` loads the package from DIR (an older build, for A/B runs: bench/ab.js).
+const ROOT = path.resolve(lib.flag('root', path.join(__dirname, '..')));
 const FAR_FUTURE = '2099-01-01T00:00:00Z';
 
 /** Prints a scenario's figures for the parent. */
@@ -59,7 +60,7 @@ async function getJob() {
   const total = lib.nowMs() - start;
   const sorted = Array.from(times).sort((a, b) => a - b);
   await backend.close();
-  part({ p50_us: lib.quantile(sorted, 0.5) * 1000, p99_us: lib.quantile(sorted, 0.99) * 1000, calls_s: N / (total / 1000) });
+  part({ p50_us: lib.quantile(sorted, 0.5) * 1000, p95_us: lib.quantile(sorted, 0.95) * 1000, p99_us: lib.quantile(sorted, 0.99) * 1000, calls_s: N / (total / 1000) });
 }
 
 /** `createJob` with one await at a time, for ~5 s. The jobs never run (`run_at` far ahead). */

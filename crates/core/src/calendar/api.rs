@@ -143,7 +143,7 @@ impl Backend {
                 let account = accounts::get(&tx, key.as_ref(), &account_id)?;
                 tx.commit()?;
                 if let Some(make) = announce {
-                    bus.publish(make(&account_id));
+                    c.publish(&bus, make(&account_id));
                 }
                 Ok(account)
             })

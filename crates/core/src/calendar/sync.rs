@@ -245,14 +245,17 @@ async fn sync_calendar(
                 },
             )?;
             tx.commit()?;
-            bus.publish(Event::CalendarSync {
-                job_id,
-                account_id: id,
-                calendar_id: listed.calendar_id.clone(),
-                synced_events: stored,
-                full_sync: fetched.full_window.is_some(),
-                timestamp: now_iso(),
-            });
+            conn.publish(
+                &bus,
+                Event::CalendarSync {
+                    job_id,
+                    account_id: id,
+                    calendar_id: listed.calendar_id.clone(),
+                    synced_events: stored,
+                    full_sync: fetched.full_window.is_some(),
+                    timestamp: now_iso(),
+                },
+            );
             Ok(stored)
         })
         .await)

@@ -60,10 +60,10 @@ impl crate::Backend {
             .store()
             .write(move |c| {
                 let id = sessions::create(c)?;
-                bus.publish(Event::log(
-                    Level::Info,
-                    format!("claude session created {id}"),
-                ));
+                c.publish(
+                    &bus,
+                    Event::log(Level::Info, format!("claude session created {id}")),
+                );
                 Ok(id)
             })
             .await?;

@@ -1,68 +1,40 @@
-//! Events held back until their group commit is durable.
+//! Events a write announces, held until that write is committed.
 //!
-//! The store runs several small writes in one SQLite transaction (group commit, see
-//! `store::group`). Each write publishes its events right after its own (inner) commit, as
-//! every write does; but inside a group that inner commit is only a savepoint release, and the
-//! rule is that an event is announced only once its state is committed. So while a group runs,
-//! the thread running it *holds* every event published on it; the store then publishes them in
-//! order after `COMMIT`, or drops them if the group (or one write of it) rolled back.
-//!
-//! The buffer is thread-local because a group runs synchronously on one thread, start to end
-//! (no `.await` inside), and only the events of that thread's writes belong to it.
+//! The rule is that an event is announced only once the state it describes is committed. A
+//! write closure therefore never sends its events itself: it adds them to its write context
+//! (`store::WriteCtx::publish`), which holds them here. The store sends them once the write's
+//! transaction has committed — after the closure returns for a write that commits its own
+//! transaction, after the group's `COMMIT` for a grouped write (`store::group`) — in
+//! publication order, and drops them when the write (or its group) rolled back.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use tokio::sync::broadcast::Sender;
 
-type HeldEvent = (Sender<Arc<str>>, Arc<str>);
+/// One event ready to send: its bus's sender and its JSON text.
+pub(crate) type HeldEvent = (Sender<Arc<str>>, Arc<str>);
 
-thread_local! {
-    static HELD: RefCell<Option<Vec<HeldEvent>>> = const { RefCell::new(None) };
-}
+/// Events held for one write (or one group of writes), in publication order.
+#[derive(Default)]
+pub(crate) struct Held(Vec<HeldEvent>);
 
-/// Starts holding this thread's events (a group begins).
-pub(crate) fn begin() {
-    HELD.with(|held| *held.borrow_mut() = Some(Vec::new()));
-}
+impl Held {
+    /// Holds `event` until [`Held::release`].
+    pub(crate) fn push(&mut self, event: HeldEvent) {
+        self.0.push(event);
+    }
 
-/// Stops holding and returns what was held, in publication order (a group ended).
-pub(crate) fn end() -> Vec<HeldEvent> {
-    HELD.with(|held| held.borrow_mut().take())
-        .unwrap_or_default()
-}
+    /// Appends `other`'s events after this one's (a write of a group succeeded).
+    pub(crate) fn append(&mut self, mut other: Held) {
+        self.0.append(&mut other.0);
+    }
 
-/// How many events are held now: a mark to roll back to when one write of the group fails.
-pub(crate) fn mark() -> usize {
-    HELD.with(|held| held.borrow().as_ref().map_or(0, Vec::len))
-}
-
-/// Drops the events held after `mark` (their write was rolled back).
-pub(crate) fn truncate(mark: usize) {
-    HELD.with(|held| {
-        if let Some(events) = held.borrow_mut().as_mut() {
-            events.truncate(mark);
+    /// Sends the held events to their subscribers, in order.
+    pub(crate) fn release(self) {
+        for (sender, json) in self.0 {
+            // No receiver is not an error: the event is simply not observed.
+            let _ = sender.send(json);
         }
-    });
-}
-
-/// Holds `json` for `sender` when this thread runs a group; otherwise gives it back so the
-/// caller sends it at once.
-pub(crate) fn hold(sender: &Sender<Arc<str>>, json: Arc<str>) -> Option<Arc<str>> {
-    HELD.with(|held| match held.borrow_mut().as_mut() {
-        Some(events) => {
-            events.push((sender.clone(), json));
-            None
-        }
-        None => Some(json),
-    })
-}
-
-/// Sends held events to their subscribers.
-pub(crate) fn release(events: Vec<HeldEvent>) {
-    for (sender, json) in events {
-        // No receiver is not an error: the event is simply not observed.
-        let _ = sender.send(json);
     }
 }
 
@@ -72,19 +44,23 @@ mod tests {
     use tokio::sync::broadcast;
 
     #[test]
-    fn holds_only_inside_a_group_and_truncates_to_a_mark() {
+    fn releases_in_order_what_was_held() {
         let (tx, mut rx) = broadcast::channel::<Arc<str>>(8);
-        assert!(hold(&tx, Arc::from("free")).is_some());
-        begin();
-        assert!(hold(&tx, Arc::from("a")).is_none());
-        let m = mark();
-        assert!(hold(&tx, Arc::from("b")).is_none());
-        truncate(m);
-        assert!(hold(&tx, Arc::from("c")).is_none());
-        release(end());
+        let mut group = Held::default();
+        group.push((tx.clone(), Arc::from("a")));
+        let mut write = Held::default();
+        write.push((tx.clone(), Arc::from("b")));
+        let dropped = {
+            let mut failed = Held::default();
+            failed.push((tx.clone(), Arc::from("rolled back")));
+            failed
+        };
+        drop(dropped);
+        assert!(rx.try_recv().is_err(), "nothing is sent before release");
+        group.append(write);
+        group.release();
         assert_eq!(&*rx.try_recv().unwrap(), "a");
-        assert_eq!(&*rx.try_recv().unwrap(), "c");
+        assert_eq!(&*rx.try_recv().unwrap(), "b");
         assert!(rx.try_recv().is_err());
-        assert!(hold(&tx, Arc::from("after")).is_some());
     }
 }

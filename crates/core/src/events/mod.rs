@@ -175,23 +175,27 @@ impl Bus {
         }
     }
 
-    /// Publishes an event to every current subscriber. Empty log messages are dropped.
+    /// Publishes an event to every current subscriber, at once. Empty log messages are
+    /// dropped. Inside a write closure, publish through its `store::WriteCtx` instead, which
+    /// sends the event once the write is committed.
     pub fn publish(&self, event: Event) {
+        if let Some((sender, json)) = self.prepare(event) {
+            // No receiver is not an error: the event is simply not observed.
+            let _ = sender.send(json);
+        }
+    }
+
+    /// The event as it will be sent, or `None` when nobody would receive it (no subscriber,
+    /// a closed bus, an empty log message).
+    pub(crate) fn prepare(&self, event: Event) -> Option<held::HeldEvent> {
         if let Event::Log { message, .. } = &event {
             if message.is_empty() {
-                return;
+                return None;
             }
         }
         let guard = self.sender.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = guard.as_ref() {
-            if sender.receiver_count() > 0 {
-                // Inside a group commit the event waits for the commit (see `held`).
-                if let Some(json) = held::hold(sender, Arc::from(event.to_json())) {
-                    // No receiver is not an error: the event is simply not observed.
-                    let _ = sender.send(json);
-                }
-            }
-        }
+        let sender = guard.as_ref().filter(|s| s.receiver_count() > 0)?;
+        Some((sender.clone(), Arc::from(event.to_json())))
     }
 
     /// A new subscription, or `None` once the bus is closed.

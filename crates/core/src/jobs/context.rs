@@ -12,7 +12,7 @@ use super::queue::{self, Update};
 use crate::error::{Error, Result};
 use crate::events::{Bus, Event, Level};
 use crate::settings::{self, Settings};
-use crate::store::Store;
+use crate::store::{Store, WriteCtx};
 
 /// Why a running job was stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,19 +143,19 @@ impl JobCtx {
         let job_id = self.job.job_id.clone();
         let abort = self.abort.clone();
         let bus = Arc::clone(&self.bus);
-        let write = move |conn: &mut rusqlite::Connection| {
+        let write = move |w: &mut WriteCtx<'_>| {
             // Checked under the writer lock: a cancel commits before it fires the signal,
             // so once fired no later write can land.
             if abort.is_fired() {
                 return Err(canceled());
             }
-            let tx = queue::in_group(conn)?;
+            let tx = queue::in_group(w)?;
             let written = queue::update_live(tx, &job_id, &update.borrow(), event.as_ref())?;
             if !written {
                 return Err(canceled());
             }
             for e in events {
-                bus.publish(e);
+                w.publish(&bus, e);
             }
             Ok(())
         };

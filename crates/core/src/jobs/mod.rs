@@ -25,7 +25,7 @@ pub use queue::{Created, NewJob};
 
 use crate::error::{Error, Result};
 use crate::events::{Bus, Event, Level};
-use crate::store::{lock, Store};
+use crate::store::{lock, Store, WriteCtx};
 
 /// A job handler: takes the context, returns the outcome. Panics are caught by the worker.
 pub type Handler = Arc<dyn Fn(JobCtx) -> BoxFuture<Outcome> + Send + Sync>;
@@ -596,13 +596,8 @@ impl std::future::Future for HandlerRun {
     }
 }
 
-fn write_success(
-    conn: &mut rusqlite::Connection,
-    bus: &Bus,
-    job_id: &str,
-    success: Success,
-) -> Result<()> {
-    let tx = queue::in_group(conn)?;
+fn write_success(w: &mut WriteCtx<'_>, bus: &Bus, job_id: &str, success: Success) -> Result<()> {
+    let tx = queue::in_group(w)?;
     let result = success.result.clone().unwrap_or(Value::Null);
     let update = queue::Update {
         status: Some(SUCCEEDED),
@@ -615,20 +610,15 @@ fn write_success(
     queue::release(tx, job_id)?;
     if written {
         for event in success.announce {
-            bus.publish(event);
+            w.publish(bus, event);
         }
-        bus.publish(Event::job_status(job_id, SUCCEEDED));
+        w.publish(bus, Event::job_status(job_id, SUCCEEDED));
     }
     Ok(())
 }
 
-fn write_failure(
-    conn: &mut rusqlite::Connection,
-    bus: &Bus,
-    job_id: &str,
-    failure: Failure,
-) -> Result<()> {
-    let tx = queue::in_group(conn)?;
+fn write_failure(w: &mut WriteCtx<'_>, bus: &Bus, job_id: &str, failure: Failure) -> Result<()> {
+    let tx = queue::in_group(w)?;
     let error = match failure.error {
         Value::Object(_) => failure.error.clone(),
         other => json!({ "message": other.to_string() }),
@@ -642,9 +632,9 @@ fn write_failure(
     queue::release(tx, job_id)?;
     if written {
         if let Some(log) = &failure.log {
-            bus.publish(Event::log(Level::Error, log));
+            w.publish(bus, Event::log(Level::Error, log));
         }
-        bus.publish(Event::job_status(job_id, FAILED));
+        w.publish(bus, Event::job_status(job_id, FAILED));
     }
     Ok(())
 }

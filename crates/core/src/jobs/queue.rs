@@ -1,7 +1,7 @@
 //! SQL of the durable queue. The writes run inside a group transaction of the store
 //! (`Store::write_grouped`): the group makes each one atomic (a failing write rolls back to its
-//! own savepoint), and the events they publish after their statements are held by the store
-//! until the group's `COMMIT`, so the event order is the commit order. Writes to a job in a
+//! own savepoint), and the events they publish through their `WriteCtx` are sent by the store
+//! after the group's `COMMIT`, so the event order is the commit order. Writes to a job in a
 //! final state are refused by their `WHERE` clause: nothing ever overwrites `succeeded`,
 //! `failed` or `canceled`.
 
@@ -12,6 +12,7 @@ use super::model::*;
 use crate::error::{Error, Result};
 use crate::events::{Bus, Event, Level};
 use crate::ids::new_id;
+use crate::store::WriteCtx;
 use crate::time::{now_iso, now_ms};
 
 /// The connection of a write that must run inside a group (see the module doc): refusing to
@@ -66,8 +67,8 @@ pub struct Created {
 }
 
 /// Inserts a job (or returns the queued/running job with the same `unique_key`).
-pub fn insert(conn: &mut Connection, bus: &Bus, job: NewJob) -> Result<(Created, bool)> {
-    let tx = in_group(conn)?;
+pub fn insert(w: &mut WriteCtx<'_>, bus: &Bus, job: NewJob) -> Result<(Created, bool)> {
+    let tx = in_group(w)?;
     if let Some(key) = &job.unique_key {
         let existing = tx
             .prepare_cached(
@@ -103,14 +104,17 @@ pub fn insert(conn: &mut Connection, bus: &Bus, job: NewJob) -> Result<(Created,
         job.unique_key,
         job.retry_failures as i64,
     ])?;
-    bus.publish(Event::JobCreated {
-        job_id: job_id.clone(),
-        job_type: job.job_type.clone(),
-        status: QUEUED,
-        timestamp: now,
-    });
+    w.publish(
+        bus,
+        Event::JobCreated {
+            job_id: job_id.clone(),
+            job_type: job.job_type.clone(),
+            status: QUEUED,
+            timestamp: now,
+        },
+    );
     if let Some(log) = job.log {
-        bus.publish(Event::log(Level::Info, log(&job_id, &job.job_type)));
+        w.publish(bus, Event::log(Level::Info, log(&job_id, &job.job_type)));
     }
     Ok((
         Created {
@@ -193,8 +197,8 @@ pub fn add_event(tx: &Connection, job_id: &str, row: &EventRow) -> Result<()> {
 
 /// Cancels a job (CONTRACT.md §6.5) and returns `(status after the call, was it held by a
 /// worker)`. A job already final is left alone and no event is written.
-pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String, bool)> {
-    let tx = in_group(conn)?;
+pub fn cancel(w: &mut WriteCtx<'_>, bus: &Bus, job_id: &str) -> Result<(String, bool)> {
+    let tx = in_group(w)?;
     let (status, claimed): (String, i64) = tx
         .prepare_cached("SELECT status, claimed FROM jobs WHERE job_id = ?1")?
         .query_row(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -206,7 +210,7 @@ pub fn cancel(conn: &mut Connection, bus: &Bus, job_id: &str) -> Result<(String,
     tx.prepare_cached("UPDATE jobs SET status = 'canceled', updated_at = ?2 WHERE job_id = ?1")?
         .execute(params![job_id, now_iso()])?;
     add_event(tx, job_id, &EventRow::new(Level::Info, "job canceled"))?;
-    bus.publish(Event::job_status(job_id, CANCELED));
+    w.publish(bus, Event::job_status(job_id, CANCELED));
     Ok((CANCELED.into(), claimed != 0))
 }
 
@@ -411,8 +415,8 @@ pub fn backoff_ms(attempt: i64) -> i64 {
 /// The recovery policy (CONTRACT.md §6.6) for jobs left `running` without a live worker: while
 /// attempts remain they go back to `queued`, else they fail with code `interrupted`. With
 /// `only` the policy applies to those jobs (close), else to every running row (open).
-pub fn recover(conn: &mut Connection, bus: &Bus, only: Option<&[String]>) -> Result<usize> {
-    let tx = conn.transaction()?;
+pub fn recover(w: &mut WriteCtx<'_>, bus: &Bus, only: Option<&[String]>) -> Result<usize> {
+    let tx = w.transaction()?;
     let rows: Vec<(String, i64, i64)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT job_id, attempts, max_attempts FROM jobs WHERE status = 'running'",
@@ -458,7 +462,7 @@ pub fn recover(conn: &mut Connection, bus: &Bus, only: Option<&[String]>) -> Res
     }
     tx.commit()?;
     for job_id in &failed {
-        bus.publish(Event::job_status(job_id, FAILED));
+        w.publish(bus, Event::job_status(job_id, FAILED));
     }
     Ok(rows.len())
 }

@@ -7,8 +7,9 @@
 //! does not wait for it: it joins a queue and sleeps on a oneshot channel. Whoever holds the
 //! connection (the *leader*) drains the queue before letting go, and runs every consecutive
 //! run of *grouped* writes inside one transaction, each in its own savepoint: one failing
-//! write rolls back only itself. Their events are held until the `COMMIT` (`events::held`),
-//! then published in order, and only then are the writers told. *Solo* writes (long or
+//! write rolls back only itself. The events each write publishes through its `WriteCtx` are
+//! held until the `COMMIT` (`events::held`), then sent in order (those of a write that rolled
+//! back are dropped), and only then are the writers told. *Solo* writes (long or
 //! self-managed transactions) run alone, in queue order, as before.
 //!
 //! No write is lost between "the queue looked empty" and "the lock was let go": a writer
@@ -18,8 +19,9 @@
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::write::{run_solo, WriteCtx};
 use crate::error::{Error, Result};
-use crate::events::held;
+use crate::events::held::Held;
 
 /// Tells a grouped write how its group ended: `None` committed, `Some(err)` rolled back.
 pub(super) type Settle = Box<dyn FnOnce(Option<&Error>) + Send>;
@@ -34,9 +36,10 @@ pub(super) enum Pending {
 
 /// A write that can share a transaction.
 pub(super) trait GroupedWrite: Send {
-    /// Runs inside the open group transaction; the returned closure reports the outcome once
-    /// the group is committed or rolled back.
-    fn run(self: Box<Self>, conn: &mut Connection) -> Settle;
+    /// Runs inside the open group transaction, adding the events it publishes to `events`
+    /// when it succeeds; the returned closure reports the outcome once the group is committed
+    /// or rolled back.
+    fn run(self: Box<Self>, conn: &mut Connection, events: &mut Held) -> Settle;
     /// Reports `err` without running (the group could not start, or the store closed).
     fn fail(self: Box<Self>, err: Error);
 }
@@ -58,14 +61,13 @@ pub(super) struct Queued<T, F> {
 impl<T, F> GroupedWrite for Queued<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &mut Connection) -> Settle {
+    fn run(self: Box<Self>, conn: &mut Connection, events: &mut Held) -> Settle {
         let Queued { f, tx } = *self;
-        let mark = held::mark();
-        let outcome = in_savepoint(conn, f);
-        if outcome.is_err() {
-            held::truncate(mark);
+        let (outcome, published) = in_savepoint(conn, f);
+        if outcome.is_ok() {
+            events.append(published);
         }
         Box::new(move |group_failed: Option<&Error>| {
             let answer = match (outcome, group_failed) {
@@ -85,11 +87,11 @@ where
 impl<T, F> SoloWrite for Queued<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &mut Connection) {
         let Queued { f, tx } = *self;
-        let _ = tx.send(super::inline(|| f(conn)));
+        let _ = tx.send(super::inline(|| run_solo(conn, f)));
     }
 
     fn fail(self: Box<Self>, err: Error) {
@@ -98,23 +100,28 @@ where
 }
 
 /// Runs `f` in a savepoint of the group: released when it succeeds, rolled back when it fails
-/// or panics, so one bad write never spoils the others.
+/// or panics, so one bad write never spoils the others. Gives back the events `f` published
+/// (to be dropped unless the write succeeded).
 fn in_savepoint<T>(
     conn: &mut Connection,
-    f: impl FnOnce(&mut Connection) -> Result<T>,
-) -> Result<T> {
-    exec(conn, "SAVEPOINT grouped_write")?;
-    let outcome = super::inline(|| f(conn));
+    f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
+) -> (Result<T>, Held) {
+    if let Err(err) = exec(conn, "SAVEPOINT grouped_write") {
+        return (Err(err.into()), Held::default());
+    }
+    let mut ctx = WriteCtx::new(conn);
+    let outcome = super::inline(|| f(&mut ctx));
+    let events = ctx.into_events();
     let ended = match &outcome {
         Ok(_) => exec(conn, "RELEASE grouped_write"),
         Err(_) => roll_back_write(conn),
     };
     match ended {
-        Ok(()) => outcome,
+        Ok(()) => (outcome, events),
         Err(err) => {
             // The savepoint could not be closed: undo this write, fail it.
             let _ = roll_back_write(conn);
-            Err(err.into())
+            (Err(err.into()), Held::default())
         }
     }
 }
@@ -141,8 +148,11 @@ pub(super) fn run_group(conn: &mut Connection, writes: Vec<Box<dyn GroupedWrite>
         }
         return;
     }
-    held::begin();
-    let settles: Vec<Settle> = writes.into_iter().map(|w| w.run(conn)).collect();
+    let mut events = Held::default();
+    let settles: Vec<Settle> = writes
+        .into_iter()
+        .map(|w| w.run(conn, &mut events))
+        .collect();
     let failed = match exec(conn, "COMMIT") {
         Ok(()) => None,
         Err(err) => {
@@ -150,9 +160,8 @@ pub(super) fn run_group(conn: &mut Connection, writes: Vec<Box<dyn GroupedWrite>
             Some(Error::from(err))
         }
     };
-    let events = held::end();
     if failed.is_none() {
-        held::release(events);
+        events.release();
     }
     for settle in settles {
         settle(failed.as_ref());

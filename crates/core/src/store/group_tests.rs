@@ -63,7 +63,7 @@ async fn queued_writes_share_one_commit_and_a_failing_one_rolls_back_alone() {
         tasks.push(tokio::spawn(async move {
             s.write_grouped(move |c| {
                 c.execute("INSERT INTO t (x) VALUES (?1)", [i])?;
-                b.publish(Event::log(Level::Info, format!("row {i}")));
+                c.publish(&b, Event::log(Level::Info, format!("row {i}")));
                 match i {
                     50 => Err(Error::BadRequest("refused".into())),
                     60 => panic!("a write panicked"),
@@ -144,7 +144,7 @@ async fn every_event_is_published_after_its_row_is_committed() {
                 let b = Arc::clone(&b);
                 s.write_grouped(move |c| {
                     c.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
-                    b.publish(Event::log(Level::Info, x.to_string()));
+                    c.publish(&b, Event::log(Level::Info, x.to_string()));
                     Ok(())
                 })
                 .await
@@ -315,4 +315,43 @@ async fn gathered_writes_wait_for_the_end_of_the_gathering_and_share_one_commit(
         assert_eq!(write.await.unwrap(), 1);
     }
     assert_eq!(store.groups_run() - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solo_write_announces_after_it_returns_and_only_when_it_succeeded() {
+    let (_dir, store) = open_store();
+    let bus = Arc::new(Bus::new());
+    let mut sub = bus.subscribe().unwrap();
+    let b = Arc::clone(&bus);
+    let failed: crate::error::Result<()> = store
+        .write(move |c| {
+            c.execute("INSERT INTO t (x) VALUES (1)", [])?;
+            c.publish(&b, Event::log(Level::Info, "failed"));
+            Err(Error::BadRequest("refused".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    let b = Arc::clone(&bus);
+    let mut receiver = bus.subscribe().unwrap();
+    store
+        .write(move |c| {
+            c.execute("INSERT INTO t (x) VALUES (2)", [])?;
+            c.publish(&b, Event::log(Level::Info, "written"));
+            // Not sent while the closure runs.
+            let mut early = Vec::new();
+            receiver.drain_ready(&mut early, 8);
+            assert!(early.is_empty());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let json = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["message"], "written",
+        "the failed write's event is dropped"
+    );
 }

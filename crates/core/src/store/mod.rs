@@ -7,14 +7,16 @@
 //! queues and the connection's holder runs it before letting go (`group`): small writes of the
 //! job queue share one transaction then (group commit), which is what lets the queue move
 //! thousands of jobs per second. Long work (VACUUM) goes to the blocking pool
-//! ([`Store::write_slow`]). WAL lets readers proceed during writes. Callers that announce a
-//! change publish their event *inside* the write closure, after their commit; inside a group
-//! the event is held until the group's commit. Either way the event order is the commit order.
+//! ([`Store::write_slow`]). WAL lets readers proceed during writes. A write closure gets a
+//! [`WriteCtx`]: the connection, and the events it announces, which the store sends once the
+//! write is committed (after the closure, or after its group's commit). Either way the event
+//! order is the commit order.
 
 mod checkpoint;
 mod group;
 mod schema;
 mod watch;
+mod write;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,7 @@ pub(crate) use schema::migrate;
 pub use schema::original_ddl;
 pub use schema::LATEST_VERSION;
 pub use watch::{ChangedRows, TableWatch, MAX_KEPT_ROWS};
+pub use write::WriteCtx;
 
 const READERS: usize = 2;
 
@@ -199,18 +202,18 @@ impl Store {
 
     /// Runs `f` on the writer connection, blocking the current thread (then runs the writes
     /// that queued meanwhile).
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>) -> Result<T> {
         self.write_blocking_then_lead(f, None)
     }
 
     fn write_blocking_then_lead<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T>,
+        f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
         spawn_rest: Option<&Arc<Self>>,
     ) -> Result<T> {
         let mut guard = lock(&self.writer);
         let outcome = match guard.as_mut() {
-            Some(conn) => f(conn),
+            Some(conn) => write::run_solo(conn, f),
             None => Err(Error::Closed),
         };
         self.committed();
@@ -254,7 +257,7 @@ impl Store {
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
     {
         if let Some(mut guard) = self.try_writer() {
             // Writes queued earlier (e.g. a handler's pipelined progress) land first: a write
@@ -262,7 +265,7 @@ impl Store {
             // empty, the write takes its place in it instead.
             if self.drain(&mut guard, MAX_ROUNDS) {
                 let outcome = match guard.as_mut() {
-                    Some(conn) => inline(|| f(conn)),
+                    Some(conn) => inline(|| write::run_solo(conn, f)),
                     None => Err(Error::Closed),
                 };
                 self.committed();
@@ -285,7 +288,7 @@ impl Store {
     pub async fn write_grouped<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         self.enqueue(group::Pending::Grouped(Box::new(group::Queued { f, tx })));
@@ -300,7 +303,7 @@ impl Store {
     pub fn write_later<T, F>(&self, f: F) -> oneshot::Receiver<Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).push_back(group::Pending::Grouped(Box::new(group::Queued { f, tx })));
@@ -392,7 +395,7 @@ impl Store {
     pub async fn write_slow<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T> + Send + 'static,
     {
         let store = Arc::clone(self);
         run_blocking(move || store.write_blocking_then_lead(f, Some(&store))).await
