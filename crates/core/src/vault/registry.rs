@@ -203,7 +203,7 @@ impl VaultState {
             .get_or_try_init(|| async move {
                 let id = v.id;
                 let notes = state.store.read_slow(move |c| index::load(c, id)).await?;
-                let snapshot = run_blocking(move || Ok(Snapshot::build(notes, None))).await?;
+                let snapshot = run_blocking(move || Ok(Snapshot::build(notes))).await?;
                 v.set_snapshot(Arc::new(snapshot));
                 // Watch first, then scan: nothing changed in between is missed.
                 match super::watcher::start(&state, &v) {
