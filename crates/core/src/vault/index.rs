@@ -290,8 +290,9 @@ pub fn load(conn: &Connection, vault_id: i64) -> Result<Vec<Arc<NoteEntry>>> {
 
 /// Change sets of at least this many notes are written as a bulk load.
 pub const BULK_NOTES: usize = 1000;
-/// FTS5's in-memory index data before it writes a segment, during a bulk load.
-const BULK_HASH_BYTES: i64 = 64 << 20;
+/// FTS5's in-memory index data before it writes a segment, during a bulk load. (10,000 notes
+/// of 2 KB: 2.0 s with the default 1 MiB, 1.3 s with 16 MiB, no faster with 64 MiB.)
+const BULK_HASH_BYTES: i64 = 16 << 20;
 /// FTS5's default (`FTS5_DEFAULT_HASHSIZE`).
 const DEFAULT_HASH_BYTES: i64 = 1 << 20;
 
@@ -320,10 +321,10 @@ impl Write {
     pub fn run(&self, conn: &mut Connection, feed: &Receiver<Feed>) -> Result<()> {
         let tx = conn.transaction()?;
         let now = now_iso();
-        // A bulk load (a first scan, a rebuild): FTS5 keeps up to 64 MiB of new index data
-        // in memory instead of 1 MiB, so it writes a few large segments at the commit instead
-        // of hundreds of small ones merged again and again. The setting goes back to the
-        // default before the commit.
+        // A bulk load (a first scan, a rebuild): FTS5 keeps up to 16 MiB of new index data
+        // in memory instead of 1 MiB, so it writes a few large segments instead of many small
+        // ones merged again and again. The setting goes back to the default before the
+        // commit (FTS5 stores it in its config table).
         if self.bulk {
             tx.execute(
                 "INSERT INTO vault_notes_fts(vault_notes_fts, rank) VALUES ('hashsize', ?1)",
