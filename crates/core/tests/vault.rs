@@ -567,3 +567,60 @@ async fn a_bulk_first_scan_indexes_everything_and_restores_the_fts_settings() {
     assert_eq!(hits.len(), expected);
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subfolder_vault_is_absorbed_when_its_parent_is_registered() {
+    let data = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    let root = vault.path().canonicalize().unwrap();
+    put(&root, "top.md", "alpha");
+    put(&root, "sub/in.md", "alpha beta");
+    put(&root, "sub/deep/x.md", "alpha");
+    put(&root, ".obsidian/inner/o.md", "alpha");
+    let b = open(data.path()).await;
+    let sorted = |answer: Value| {
+        let mut list = ids(&answer);
+        list.sort();
+        list
+    };
+    let sub = root.join("sub");
+    assert_eq!(
+        sorted(search(&b, &sub, "alpha", Value::Null).await),
+        ["deep/x", "in"]
+    );
+    // A folder inside a skipped folder is a vault of its own, and stays one.
+    let hidden = root.join(".obsidian/inner");
+    assert_eq!(
+        sorted(search(&b, &hidden, "alpha", Value::Null).await),
+        ["o"]
+    );
+    let counts = async || {
+        b.store()
+            .read(|c| {
+                let vaults: i64 = c.query_row("SELECT count(*) FROM vaults", [], |r| r.get(0))?;
+                let notes: i64 =
+                    c.query_row("SELECT count(*) FROM vault_notes", [], |r| r.get(0))?;
+                Ok((vaults, notes))
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(counts().await, (2, 3));
+
+    // The parent: it indexes the subfolder's notes, the subfolder's own vault is forgotten.
+    assert_eq!(
+        sorted(search(&b, &root, "alpha", Value::Null).await),
+        ["sub/deep/x", "sub/in", "top"]
+    );
+    assert_eq!(counts().await, (2, 4));
+    assert_eq!(b.vault_state().loaded().len(), 2);
+    // The subfolder is answered from the parent's index, relative to itself, and kept current.
+    assert_eq!(
+        sorted(search(&b, &sub, "alpha", Value::Null).await),
+        ["deep/x", "in"]
+    );
+    assert_eq!(b.vault_state().loaded().len(), 2);
+    put(&root, "sub/new.md", "gamma");
+    assert!(wait_for(async || ids(&search(&b, &sub, "gamma", Value::Null).await) == ["new"]).await);
+    b.close().await.unwrap();
+}

@@ -263,6 +263,21 @@ pub fn register(conn: &Connection, path: &str) -> Result<i64> {
     )
 }
 
+/// Removes a registered vault and its rows (one transaction): a vault inside another one,
+/// whose notes the outer vault indexes.
+pub fn forget(conn: &mut Connection, vault_id: i64) -> Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM vault_notes_fts WHERE rowid IN
+           (SELECT note_id FROM vault_notes WHERE vault_id = ?1)",
+        [vault_id],
+    )?;
+    tx.execute("DELETE FROM vault_notes WHERE vault_id = ?1", [vault_id])?;
+    tx.execute("DELETE FROM vaults WHERE vault_id = ?1", [vault_id])?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Every registered vault: `(id, canonical path)`.
 pub fn registered(conn: &Connection) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached("SELECT vault_id, path FROM vaults ORDER BY vault_id")?;
