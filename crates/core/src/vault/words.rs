@@ -108,19 +108,16 @@ impl WordIndex {
             })
         };
         let mut index = WordIndex::default();
-        let mut triples: Vec<(u32, u32, u32)> = Vec::new();
-        for local in &locals {
-            let remap: Vec<u32> = local.words.iter().map(|w| index.intern(w)).collect();
-            triples.extend(
-                local
-                    .triples
-                    .iter()
-                    .map(|&(w, n, c)| (remap[w as usize], n, c)),
-            );
-        }
-        index.set_postings(triples.len(), |push| {
-            for &(w, n, c) in &triples {
-                push(w, n, c);
+        let remaps: Vec<Vec<u32>> = locals
+            .iter()
+            .map(|local| local.words.iter().map(|w| index.intern(w)).collect())
+            .collect();
+        let count = locals.iter().map(|local| local.triples.len()).sum();
+        index.set_postings(count, |push| {
+            for (local, remap) in locals.iter().zip(&remaps) {
+                for &(w, n, c) in &local.triples {
+                    push(remap[w as usize], n, c);
+                }
             }
         });
         index
