@@ -506,3 +506,121 @@ async fn a_vault_that_disappears_never_leaves_a_partial_index() {
     assert_eq!(vault_ref.snapshot().notes.len(), 50);
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_first_scan_indexes_everything_and_restores_the_fts_settings() {
+    // Over the bulk threshold: the first scan streams the notes into one transaction with a
+    // larger FTS5 in-memory budget, which it sets back before the commit.
+    let data = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    let root = vault.path().to_path_buf();
+    let count = enttok_core::vault::index::BULK_NOTES + 200;
+    for i in 0..count {
+        put(
+            &root,
+            &format!("d{}/n{i}.md", i % 7),
+            &format!("Note {i} 검색 shared{}", i % 3),
+        );
+    }
+    let b = open(data.path()).await;
+    let all = search(&b, &root, "검색", json!(0)).await;
+    assert_eq!(all["results"].as_array().unwrap().len(), count);
+    assert_eq!(
+        search(&b, &root, "shared2", json!(0)).await["results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        count / 3
+    );
+    let (rows, fts, hashsize) = b
+        .store()
+        .read(|c| {
+            let rows: i64 = c.query_row("SELECT count(*) FROM vault_notes", [], |r| r.get(0))?;
+            let fts: i64 = c.query_row("SELECT count(*) FROM vault_notes_fts", [], |r| r.get(0))?;
+            let hashsize: Option<i64> = c
+                .query_row(
+                    "SELECT v FROM vault_notes_fts_config WHERE k = 'hashsize'",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            Ok((rows, fts, hashsize))
+        })
+        .await
+        .unwrap();
+    assert_eq!((rows, fts), (count as i64, count as i64));
+    assert_eq!(
+        hashsize,
+        Some(1 << 20),
+        "FTS5's default in-memory budget is back"
+    );
+    let vault_id = b.vault_state().loaded()[0].id;
+    let hits = b
+        .store()
+        .read(move |c| enttok_core::vault::index::fts_candidates(c, vault_id, &["note 1".into()]))
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = (0..count)
+        .filter(|i| format!("note {i}").starts_with("note 1"))
+        .count();
+    assert_eq!(hits.len(), expected);
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subfolder_vault_is_absorbed_when_its_parent_is_registered() {
+    let data = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    let root = vault.path().canonicalize().unwrap();
+    put(&root, "top.md", "alpha");
+    put(&root, "sub/in.md", "alpha beta");
+    put(&root, "sub/deep/x.md", "alpha");
+    put(&root, ".obsidian/inner/o.md", "alpha");
+    let b = open(data.path()).await;
+    let sorted = |answer: Value| {
+        let mut list = ids(&answer);
+        list.sort();
+        list
+    };
+    let sub = root.join("sub");
+    assert_eq!(
+        sorted(search(&b, &sub, "alpha", Value::Null).await),
+        ["deep/x", "in"]
+    );
+    // A folder inside a skipped folder is a vault of its own, and stays one.
+    let hidden = root.join(".obsidian/inner");
+    assert_eq!(
+        sorted(search(&b, &hidden, "alpha", Value::Null).await),
+        ["o"]
+    );
+    let counts = async || {
+        b.store()
+            .read(|c| {
+                let vaults: i64 = c.query_row("SELECT count(*) FROM vaults", [], |r| r.get(0))?;
+                let notes: i64 =
+                    c.query_row("SELECT count(*) FROM vault_notes", [], |r| r.get(0))?;
+                Ok((vaults, notes))
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(counts().await, (2, 3));
+
+    // The parent: it indexes the subfolder's notes, the subfolder's own vault is forgotten.
+    assert_eq!(
+        sorted(search(&b, &root, "alpha", Value::Null).await),
+        ["sub/deep/x", "sub/in", "top"]
+    );
+    assert_eq!(counts().await, (2, 4));
+    assert_eq!(b.vault_state().loaded().len(), 2);
+    // The subfolder is answered from the parent's index, relative to itself, and kept current.
+    assert_eq!(
+        sorted(search(&b, &sub, "alpha", Value::Null).await),
+        ["deep/x", "in"]
+    );
+    assert_eq!(b.vault_state().loaded().len(), 2);
+    put(&root, "sub/new.md", "gamma");
+    assert!(wait_for(async || ids(&search(&b, &sub, "gamma", Value::Null).await) == ["new"]).await);
+    b.close().await.unwrap();
+}

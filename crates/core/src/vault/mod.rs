@@ -8,6 +8,7 @@
 //! - [`registry`]: registered and loaded vaults;
 //! - [`scan`]: scans and updates (commit, swap the copy, then `vault.changed`);
 //! - [`search`]: the search over the copy;
+//! - [`words`]: the word index of the copy (distinct words and their notes);
 //! - [`files`]: listing, creating, reading, atomic writing, daily notes;
 //! - [`watcher`]: the debounced file watcher queueing `index.update` / `vault.scan` jobs;
 //! - [`jobs`]: the `vault.scan`, `index.rebuild`, `index.update` handlers;
@@ -23,6 +24,7 @@ pub mod search;
 pub mod text;
 pub mod walk;
 pub mod watcher;
+pub mod words;
 
 pub use api::{DailyNote, NoteText, NoteWritten, MAX_QUERY_CHARS};
 pub use files::NoteInfo;

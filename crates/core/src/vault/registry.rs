@@ -4,7 +4,8 @@
 //! A vault is a folder named by its absolute path; it is stored by its canonical path (links
 //! resolved). The first call that names a folder registers it, unless the folder lies inside a
 //! registered vault (outside its skipped folders): then that vault answers, with paths relative
-//! to the folder asked about.
+//! to the folder asked about. A vault registered inside another one (a subfolder searched
+//! before its parent) is absorbed when the outer one loads: unloaded and forgotten.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -201,9 +202,10 @@ impl VaultState {
         vault
             .ready
             .get_or_try_init(|| async move {
+                state.absorb_nested(&v).await?;
                 let id = v.id;
                 let notes = state.store.read_slow(move |c| index::load(c, id)).await?;
-                let snapshot = run_blocking(move || Ok(Snapshot::build(notes, None))).await?;
+                let snapshot = run_blocking(move || Ok(Snapshot::build(notes))).await?;
                 v.set_snapshot(Arc::new(snapshot));
                 // Watch first, then scan: nothing changed in between is missed.
                 match super::watcher::start(&state, &v) {
@@ -223,6 +225,35 @@ impl VaultState {
             return Err(Error::Closed);
         }
         Ok(vault)
+    }
+}
+
+impl VaultState {
+    /// Vaults registered inside `outer` (outside its skipped folders), for instance a
+    /// subfolder searched before its parent: `outer` indexes their notes now, so each one is
+    /// unloaded (its watcher stopped, after any change in progress) and forgotten with its
+    /// rows. A search of such a folder is then answered from `outer`'s index.
+    async fn absorb_nested(self: &Arc<Self>, outer: &Arc<Vault>) -> Result<()> {
+        let registered = self.store.read(index::registered).await?;
+        for (id, path) in registered {
+            let inner = PathBuf::from(&path);
+            let Some(rel) = inner.strip_prefix(&outer.root).ok().and_then(rel_text) else {
+                continue;
+            };
+            if id == outer.id || rel.is_empty() || in_skipped_dir(&format!("{rel}/x")) {
+                continue;
+            }
+            let loaded = lock(&self.loaded).remove(&inner);
+            let _quiet = match &loaded {
+                Some(v) => {
+                    lock(&v.watch).take();
+                    Some(v.update.lock().await)
+                }
+                None => None,
+            };
+            self.store.write_slow(move |c| index::forget(c, id)).await?;
+        }
+        Ok(())
     }
 }
 

@@ -35,20 +35,18 @@ pub struct SearchAnswer {
     pub results: Vec<SearchHit>,
 }
 
-/// Adds `weight × non-overlapping count` of `finder` in each note of `text` (notes are the
+/// Adds `weight × non-overlapping count` of `finder` in each title of `text` (titles are the
 /// ranges `bounds`, in order, separated by `\n`). `find_iter` reports leftmost
 /// non-overlapping matches, exactly the app's `indexOf` loop.
 fn accumulate(
-    text: &[u8],
-    base: usize,
+    text: &str,
     bounds: &[(usize, usize)],
     finder: &Finder<'_>,
     weight: u64,
     scores: &mut [u64],
 ) {
     let mut note = 0;
-    for i in finder.find_iter(text) {
-        let pos = base + i;
+    for pos in finder.find_iter(text.as_bytes()) {
         while note < bounds.len() && bounds[note].1 <= pos {
             note += 1;
         }
@@ -56,46 +54,6 @@ fn accumulate(
             scores[note] += weight;
         }
     }
-}
-
-/// Texts larger than this are counted by two threads, each over half of the notes.
-const PARALLEL_BYTES: usize = 4 << 20;
-
-/// [`accumulate`] over the whole of `text`, split in two halves (at a note boundary) counted
-/// in parallel when the text is large.
-fn accumulate_all(
-    text: &str,
-    bounds: &[(usize, usize)],
-    finder: &Finder<'_>,
-    weight: u64,
-    scores: &mut [u64],
-) {
-    let bytes = text.as_bytes();
-    if bytes.len() < PARALLEL_BYTES || bounds.len() < 2 {
-        accumulate(bytes, 0, bounds, finder, weight, scores);
-        return;
-    }
-    let half = bounds.partition_point(|b| b.0 < bytes.len() / 2).max(1);
-    // One huge note at the end: nothing to split.
-    let Some(&(split, _)) = bounds.get(half) else {
-        accumulate(bytes, 0, bounds, finder, weight, scores);
-        return;
-    };
-    let (left_scores, right_scores) = scores.split_at_mut(half);
-    let (left_bounds, right_bounds) = bounds.split_at(half);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            accumulate(
-                &bytes[split..],
-                split,
-                right_bounds,
-                finder,
-                weight,
-                right_scores,
-            )
-        });
-        accumulate(&bytes[..split], 0, left_bounds, finder, weight, left_scores);
-    });
 }
 
 /// Searches the notes under `prefix` (`""` for the whole vault, else `sub/dir/`) of a
@@ -122,34 +80,33 @@ pub fn search(
         let per_note = snapshot.token_scores(token, || {
             let finder = Finder::new(token.as_bytes());
             let mut one = vec![0u64; n];
-            accumulate_all(
+            accumulate(
                 &snapshot.titles,
                 &snapshot.title_bounds,
                 &finder,
                 TITLE_WEIGHT,
                 &mut one,
             );
-            accumulate_all(&snapshot.lower, &snapshot.bounds, &finder, 1, &mut one);
+            snapshot.words.count(&finder, 1, &mut one);
             one
         });
         for (score, add) in scores.iter_mut().zip(per_note.iter()) {
             *score += add * times;
         }
     }
-    let mut hits: Vec<usize> = (0..n)
-        .filter(|&i| scores[i] > 0 && snapshot.notes[i].rel.starts_with(prefix))
+    // (score, mtime, walk index) of each hit, in one compact array.
+    let mut hits: Vec<(u64, i64, usize)> = scores
+        .iter()
+        .enumerate()
+        .filter(|&(i, &score)| {
+            score > 0 && (prefix.is_empty() || snapshot.notes[i].rel.starts_with(prefix))
+        })
+        .map(|(i, &score)| (score, snapshot.mtimes[i], i))
         .collect();
     // Score desc, mtime desc, then walk order (the index order, so the index itself breaks
     // the last tie and an unstable sort gives the app's stable order).
-    let order = |a: &usize, b: &usize| {
-        scores[*b]
-            .cmp(&scores[*a])
-            .then(
-                snapshot.notes[*b]
-                    .mtime_ms
-                    .cmp(&snapshot.notes[*a].mtime_ms),
-            )
-            .then(a.cmp(b))
+    let order = |a: &(u64, i64, usize), b: &(u64, i64, usize)| {
+        b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2))
     };
     if limit > 0 && hits.len() as i64 > limit {
         // The order is total, so selecting the first `limit` and sorting only them gives
@@ -160,18 +117,17 @@ pub fn search(
     }
     hits.sort_unstable_by(order);
     hits.into_iter()
-        .map(|i| {
+        .map(|(score, _, i)| {
             let note = &snapshot.notes[i];
             let sub = &note.rel[prefix.len()..];
             let rel_id = strip_md_ci(sub);
-            let (s, e) = snapshot.bounds[i];
             SearchHit {
                 id: encode_uri_component(rel_id),
                 title: basename(rel_id).to_string(),
                 file_path: super::files::display(&root.join(sub)),
                 updated_at: iso_ms(note.mtime_ms),
-                score: scores[i],
-                snippet: snippet(&note.content, &snapshot.lower[s..e], tokens),
+                score,
+                snippet: snippet(&note.content, &note.lower, tokens),
                 relative_path: rel_id.to_string(),
             }
         })
@@ -198,7 +154,7 @@ mod tests {
                 ))
             })
             .collect();
-        Snapshot::build(notes, None)
+        Snapshot::build(notes)
     }
 
     #[test]
@@ -220,8 +176,8 @@ mod tests {
     }
 
     #[test]
-    fn large_vaults_count_the_same_in_two_halves() {
-        // Over the parallel threshold, with a match right at the split and one huge last note.
+    fn huge_notes_count_exactly() {
+        // Huge notes (the word index is built in two halves), one of them last.
         let big = "ab ".repeat(2 << 20);
         let s = snapshot(&[
             ("a.md", "ab".into()),

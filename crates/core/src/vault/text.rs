@@ -64,7 +64,11 @@ pub fn count_matches(haystack: &str, finder: &memchr::memmem::Finder<'_>) -> u64
 
 /// The number of UTF-16 code units of `s` (JS `length`).
 pub fn utf16_len(s: &str) -> usize {
-    s.chars().map(char::len_utf16).sum()
+    // One unit per character (per byte that is not a continuation byte), two for a
+    // character of four bytes (lead byte 0xF0 and up).
+    s.bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum()
 }
 
 /// Collapses every run of JS whitespace into one space (`replace(/\s+/g, " ")`).
@@ -104,19 +108,26 @@ pub fn snippet(content: &str, lower: &str, tokens: &[String]) -> Option<String> 
     let total = utf16_len(content);
     let start = idx.saturating_sub(60);
     let end = (idx + utf16_len(token) + 80).min(total);
-    let mut slice = String::new();
-    let mut pos = 0usize;
-    for c in content.chars() {
-        let w = c.len_utf16();
-        if pos >= end {
-            break;
-        }
+    // The characters wholly inside [start, end) in UTF-16 units: one run of bytes.
+    let bytes = content.as_bytes();
+    let (mut from, mut to) = (None, 0);
+    let (mut pos, mut i) = (0usize, 0usize);
+    while i < bytes.len() && pos < end {
+        let (len, w) = match bytes[i] {
+            0..=0x7F => (1, 1),
+            0x80..=0xDF => (2, 1),
+            0xE0..=0xEF => (3, 1),
+            _ => (4, 2),
+        };
         if pos >= start && pos + w <= end {
-            slice.push(c);
+            from.get_or_insert(i);
+            to = i + len;
         }
         pos += w;
+        i += len;
     }
-    let collapsed = collapse_spaces(&slice);
+    let slice = from.map_or("", |from| &content[from..to]);
+    let collapsed = collapse_spaces(slice);
     let mut out = String::with_capacity(collapsed.len() + 6);
     if start > 0 {
         out.push_str("...");
@@ -170,7 +181,10 @@ pub fn encode_uri_component(s: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
     out
@@ -198,7 +212,18 @@ pub fn decode_uri_component(s: &str) -> Option<String> {
 /// `Date.toISOString()` of epoch milliseconds: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn iso_ms(ms: i64) -> String {
     use chrono::TimeZone;
+    use chrono::{Datelike, Timelike};
     match chrono::Utc.timestamp_millis_opt(ms).single() {
+        Some(at) if (0..=9999).contains(&at.year()) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.timestamp_subsec_millis()
+        ),
         Some(at) => at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         None => "1970-01-01T00:00:00.000Z".into(),
     }
