@@ -11,7 +11,7 @@
 pub mod api;
 pub mod capture;
 pub mod embed;
-pub mod grams;
+pub(crate) mod fts;
 pub mod input;
 pub mod jobs;
 pub mod mcp;

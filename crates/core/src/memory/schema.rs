@@ -6,9 +6,9 @@
 //! - the original's tables and indices (created when missing, never altered);
 //! - `facts`/`concepts` that Python stored with `\uXXXX` escapes rewritten as real UTF-8;
 //! - `observations_fts` rebuilt as an *external-content* FTS5 table over `observations` with
-//!   the `trigram` tokenizer, kept in step by triggers (so an observation and its FTS row
-//!   always commit together);
-//! - `observations_grams` for 1- and 2-character terms (`super::grams`);
+//!   the `trigram` tokenizer, kept in step by the code that writes observations
+//!   (`super::fts`, in the same transaction: an observation and its FTS row always commit
+//!   together);
 //! - `observation_vectors` for the host embedder's vectors.
 
 use rusqlite::{params, Transaction};
@@ -38,25 +38,12 @@ DROP TABLE IF EXISTS observations_fts_vocab;
 DROP TABLE IF EXISTS observations_fts;
 "#;
 
-/// The new index, its triggers and the vector table.
+/// The new index (kept in step by `super::fts`, not by triggers: see there) and the vector
+/// table.
 const NEW_TABLES: &str = r#"
 CREATE VIRTUAL TABLE observations_fts USING fts5(
   observation_id UNINDEXED, title, narrative, facts, concepts,
   content='observations', content_rowid='rowid', tokenize='trigram');
-CREATE TRIGGER observations_fts_insert AFTER INSERT ON observations BEGIN
-  INSERT INTO observations_fts (rowid, observation_id, title, narrative, facts, concepts)
-  VALUES (new.rowid, new.observation_id, new.title, new.narrative, new.facts, new.concepts);
-END;
-CREATE TRIGGER observations_fts_delete AFTER DELETE ON observations BEGIN
-  INSERT INTO observations_fts (observations_fts, rowid, observation_id, title, narrative, facts, concepts)
-  VALUES ('delete', old.rowid, old.observation_id, old.title, old.narrative, old.facts, old.concepts);
-END;
-CREATE TRIGGER observations_fts_update AFTER UPDATE OF title, narrative, facts, concepts ON observations BEGIN
-  INSERT INTO observations_fts (observations_fts, rowid, observation_id, title, narrative, facts, concepts)
-  VALUES ('delete', old.rowid, old.observation_id, old.title, old.narrative, old.facts, old.concepts);
-  INSERT INTO observations_fts (rowid, observation_id, title, narrative, facts, concepts)
-  VALUES (new.rowid, new.observation_id, new.title, new.narrative, new.facts, new.concepts);
-END;
 CREATE TABLE IF NOT EXISTS observation_vectors (
   observation_id TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL,
   vector BLOB NOT NULL, created_at TEXT NOT NULL,
@@ -71,8 +58,6 @@ pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(ORIGINAL_TABLES)?;
     rewrite_escaped_lists(tx)?;
     tx.execute_batch(NEW_TABLES)?;
-    tx.execute_batch(super::grams::DDL)?;
-    super::grams::rebuild(tx)?;
     Ok(())
 }
 

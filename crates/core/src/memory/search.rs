@@ -4,10 +4,15 @@
 //! The query never reaches FTS5 as query syntax: it is split on whitespace into terms, each
 //! term of 3 or more characters becomes one quoted FTS5 string (trigram: a substring match,
 //! case-insensitive), and the terms are OR-ed. Shorter terms (`회의`, `PR`) cannot be looked
-//! up by trigrams; they go to the 1–2-character index (`super::grams`), which answers what a
-//! substring scan of the same columns would.
+//! up by trigrams: any observation holding one matches.
 //! Ranking is BM25 (best first); observations that only match short terms follow, newest
 //! first.
+//!
+//! Searches are normally answered by the in-memory copy ([`super::word_index`]), the same
+//! list; this module answers while that copy loads (after open, after a large sync) and past
+//! its size bound. Its short terms are then found by reading the rows newest first until
+//! enough match (an index of 1–2-character terms was kept at first: it cost more than every
+//! other part of a capture together, for searches the copy answers anyway).
 
 use std::collections::HashSet;
 
@@ -69,27 +74,61 @@ pub fn keyword(
         }
     }
     if !short.is_empty() && (out.len() as i64) < limit {
-        let mut args = vec![SqlValue::Text(super::grams::expression(&short))];
-        let filter = w.sql(&mut args);
-        args.push(SqlValue::Integer(limit + out.len() as i64));
-        let sql = format!(
-            "SELECT o.observation_id FROM observations_grams
-               JOIN observations o ON o.rowid = observations_grams.rowid
-              WHERE observations_grams MATCH ?1{filter}
-              ORDER BY o.event_ts DESC, o.rowid DESC LIMIT ?{}",
-            args.len()
-        );
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?;
         let have: HashSet<String> = out.iter().map(|(id, _)| id.clone()).collect();
-        for row in rows {
-            let id = row?;
-            if (out.len() as i64) >= limit {
+        let want = (limit as usize).saturating_sub(out.len());
+        for id in newest_with_short(conn, &short, w, &have, want)? {
+            out.push((id, 0.0));
+        }
+    }
+    Ok(out)
+}
+
+/// Observations of the window (not in `have`) holding any of the short `terms` (folded as
+/// the word index folds), newest first, at most `limit`: the rows are read newest first and
+/// stop as soon as enough match.
+fn newest_with_short(
+    conn: &Connection,
+    terms: &[String],
+    w: &Window,
+    have: &HashSet<String>,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let folded: Vec<String> = terms
+        .iter()
+        .map(|t| {
+            let mut f = String::new();
+            super::word_index::fold_into(t, &mut f);
+            f
+        })
+        .collect();
+    let mut args = Vec::new();
+    let filter = w.sql(&mut args);
+    let sql = format!(
+        "SELECT o.observation_id, o.title, o.narrative, o.facts, o.concepts FROM observations o
+          WHERE 1 = 1{filter} ORDER BY o.event_ts DESC, o.rowid DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    let (mut out, mut column) = (Vec::new(), String::new());
+    while out.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        let id: String = row.get(0)?;
+        if have.contains(&id) {
+            continue;
+        }
+        let mut hit = false;
+        for i in 1..=4 {
+            let rusqlite::types::ValueRef::Text(text) = row.get_ref(i)? else {
+                continue;
+            };
+            super::word_index::fold_into(&String::from_utf8_lossy(text), &mut column);
+            if folded.iter().any(|t| column.contains(t.as_str())) {
+                hit = true;
                 break;
             }
-            if !have.contains(&id) {
-                out.push((id, 0.0));
-            }
+        }
+        if hit {
+            out.push(id);
         }
     }
     Ok(out)

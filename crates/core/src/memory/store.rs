@@ -53,6 +53,7 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
         }
     }
     let id = new_id();
+    let text = draft_text(draft);
     conn.prepare_cached(
         "INSERT INTO observations (observation_id, title, narrative, facts, concepts, type,
            source, source_event_id, project_path, event_time, event_ts, created_at, updated_at,
@@ -63,8 +64,8 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
         id,
         draft.title,
         draft.narrative,
-        encode_list(&draft.facts),
-        encode_list(&draft.concepts),
+        text[2],
+        text[3],
         draft.kind,
         draft.source,
         draft.source_event_id,
@@ -73,7 +74,7 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
         draft.event_ts,
         now,
     ])?;
-    super::grams::insert(conn, conn.last_insert_rowid(), &draft_parts(draft))?;
+    super::fts::insert(conn, conn.last_insert_rowid(), &id, &text)?;
     if let Some((source_type, source_id)) = &draft.ledger {
         conn.prepare_cached(
             "INSERT INTO observation_sources (source_type, source_id, observation_id, created_at)
@@ -87,37 +88,64 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
 }
 
 fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Result<Stored> {
-    let changed = conn
+    let facts = encode_list(&d.facts);
+    let concepts = encode_list(&d.concepts);
+    // Asked first, so that an unchanged item (most items of a repeated sync) writes nothing.
+    let changed: Option<(i64, bool)> = conn
         .prepare_cached(
-            "UPDATE observations SET title = ?2, narrative = ?3, facts = ?4, concepts = ?5,
-               type = ?6, source = ?7, source_event_id = ?8, project_path = ?9,
-               event_time = ?10, event_ts = ?11, updated_at = ?12, chroma_synced = 0,
-               embedding_version = NULL
-             WHERE observation_id = ?1 AND NOT (title IS ?2 AND narrative IS ?3 AND facts IS ?4
+            "SELECT rowid, NOT (title IS ?2 AND narrative IS ?3 AND facts IS ?4 AND concepts IS ?5)
+               FROM observations
+              WHERE observation_id = ?1 AND NOT (title IS ?2 AND narrative IS ?3 AND facts IS ?4
                AND concepts IS ?5 AND type IS ?6 AND source IS ?7 AND source_event_id IS ?8
                AND project_path IS ?9 AND event_time IS ?10 AND event_ts IS ?11)",
         )?
-        .execute(params![
-            id,
-            d.title,
-            d.narrative,
-            encode_list(&d.facts),
-            encode_list(&d.concepts),
-            d.kind,
-            d.source,
-            d.source_event_id,
-            d.project_path,
-            d.event_time,
-            d.event_ts,
-            now,
-        ])?;
-    if changed == 0 {
+        .query_row(
+            params![
+                id,
+                d.title,
+                d.narrative,
+                facts,
+                concepts,
+                d.kind,
+                d.source,
+                d.source_event_id,
+                d.project_path,
+                d.event_time,
+                d.event_ts,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((rowid, text_changed)) = changed else {
         return Ok(Stored::Unchanged(id.to_string()));
+    };
+    if text_changed {
+        super::fts::remove(conn, rowid)?;
     }
-    let rowid: i64 = conn
-        .prepare_cached("SELECT rowid FROM observations WHERE observation_id = ?1")?
-        .query_row(params![id], |r| r.get(0))?;
-    super::grams::put(conn, rowid, &draft_parts(d))?;
+    conn.prepare_cached(
+        "UPDATE observations SET title = ?2, narrative = ?3, facts = ?4, concepts = ?5,
+           type = ?6, source = ?7, source_event_id = ?8, project_path = ?9,
+           event_time = ?10, event_ts = ?11, updated_at = ?12, chroma_synced = 0,
+           embedding_version = NULL
+         WHERE rowid = ?1",
+    )?
+    .execute(params![
+        rowid,
+        d.title,
+        d.narrative,
+        facts,
+        concepts,
+        d.kind,
+        d.source,
+        d.source_event_id,
+        d.project_path,
+        d.event_time,
+        d.event_ts,
+        now,
+    ])?;
+    if text_changed {
+        super::fts::insert(conn, rowid, id, &draft_text(d))?;
+    }
     // The old vectors describe the old content.
     conn.prepare_cached("DELETE FROM observation_vectors WHERE observation_id = ?1")?
         .execute(params![id])?;
@@ -125,12 +153,12 @@ fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Resul
 }
 
 /// The searchable text of a draft, as stored (lists as their JSON).
-fn draft_parts(d: &Draft) -> [String; 4] {
+fn draft_text(d: &Draft) -> super::fts::Text {
     [
-        d.title.clone(),
-        d.narrative.clone(),
-        encode_list(&d.facts).unwrap_or_default(),
-        encode_list(&d.concepts).unwrap_or_default(),
+        Some(d.title.clone()),
+        Some(d.narrative.clone()),
+        encode_list(&d.facts),
+        encode_list(&d.concepts),
     ]
 }
 
@@ -154,8 +182,8 @@ pub fn get_many(conn: &Connection, ids: &[String], model: &str) -> Result<Vec<Ob
     Ok(out)
 }
 
-/// Deletes an observation with its ledger rows and vectors (the FTS row by trigger); false
-/// when it did not exist.
+/// Deletes an observation with its FTS row, ledger rows and vectors; false when it did not
+/// exist.
 pub fn delete(conn: &mut Connection, id: &str) -> Result<bool> {
     let tx = conn.transaction()?;
     let rowid: Option<i64> = tx
@@ -166,7 +194,7 @@ pub fn delete(conn: &mut Connection, id: &str) -> Result<bool> {
         )
         .optional()?;
     if let Some(rowid) = rowid {
-        super::grams::delete(&tx, rowid)?;
+        super::fts::remove(&tx, rowid)?;
     }
     let n = tx.execute(
         "DELETE FROM observations WHERE observation_id = ?1",

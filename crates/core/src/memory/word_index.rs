@@ -16,8 +16,8 @@
 //! tokenizer's (characters − 2 per non-empty column), so the score is FTS5's `bm25()` with
 //! its default weights, exactly (checked against FTS5 in the tests below).
 //!
-//! Terms of 1–2 characters match like the short-term index of [`super::grams`] (any word that
-//! contains them) and rank after the BM25 matches, newest first.
+//! Terms of 1–2 characters (which trigrams cannot find) match any word that contains them and
+//! rank after the BM25 matches, newest first.
 //!
 //! The copy stays current through the store's row-keeping watch of `observations`
 //! ([`crate::store::Store::watch_rows`]): a search first re-reads the rows committed writes
@@ -58,7 +58,7 @@ fn fold_char(c: char) -> char {
 }
 
 /// `word` folded into `out` (cleared first).
-fn fold_into(word: &str, out: &mut String) {
+pub(crate) fn fold_into(word: &str, out: &mut String) {
     out.clear();
     out.extend(word.chars().map(fold_char));
 }
@@ -779,9 +779,26 @@ mod tests {
                 for d in &more {
                     crate::memory::store::upsert(&tx, d)?;
                 }
+                // As `store::delete` does: the FTS row goes first (it needs the old text).
+                let doomed: Vec<i64> = tx
+                    .prepare("SELECT rowid FROM observations WHERE rowid % 7 = 0")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for rowid in doomed {
+                    crate::memory::fts::remove(&tx, rowid)?;
+                }
                 tx.execute("DELETE FROM observations WHERE rowid % 7 = 0", [])?;
                 tx.commit()?;
                 Ok(())
+            })
+            .unwrap();
+        // The FTS table matches its content table exactly (FTS5 compares every row's tokens).
+        store
+            .write_blocking(|c| {
+                Ok(c.execute(
+                    "INSERT INTO observations_fts (observations_fts, rank) VALUES ('integrity-check', 1)",
+                    [],
+                )?)
             })
             .unwrap();
         assert_same_as_fts5(&cache, &store, &mut rng, 200);

@@ -150,6 +150,17 @@ CREATE VIRTUAL TABLE IF NOT EXISTS vault_notes_fts USING fts5(
   tokenize='trigram case_sensitive 1');
 "#;
 
+/// Migration 7: memory's FTS rows are written by its code, not by triggers (a trigger made
+/// FTS5 write an index segment per observation, see `crate::memory::fts`), and the index of
+/// 1–2-character terms is gone (the in-memory word index answers them, see
+/// `crate::memory::search`). Databases made by migration 5 of earlier builds had both.
+const MIGRATION_7: &str = r#"
+DROP TRIGGER IF EXISTS observations_fts_insert;
+DROP TRIGGER IF EXISTS observations_fts_delete;
+DROP TRIGGER IF EXISTS observations_fts_update;
+DROP TABLE IF EXISTS observations_grams;
+"#;
+
 /// The migrations in order; entry `i` brings the database to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     MIGRATION_1,
@@ -158,6 +169,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 ];
 
 /// The schema version a fully migrated database has.
