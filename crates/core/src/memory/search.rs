@@ -93,14 +93,7 @@ fn newest_with_short(
     have: &HashSet<String>,
     limit: usize,
 ) -> Result<Vec<String>> {
-    let folded: Vec<String> = terms
-        .iter()
-        .map(|t| {
-            let mut f = String::new();
-            super::word_index::fold_into(t, &mut f);
-            f
-        })
-        .collect();
+    let matcher = super::word_index::ShortMatcher::new(terms)?;
     let mut args = Vec::new();
     let filter = w.sql(&mut args);
     let sql = format!(
@@ -122,7 +115,7 @@ fn newest_with_short(
                 continue;
             };
             super::word_index::fold_into(&String::from_utf8_lossy(text), &mut column);
-            if folded.iter().any(|t| column.contains(t.as_str())) {
+            if matcher.is_match(&column) {
                 hit = true;
                 break;
             }

@@ -68,6 +68,52 @@ fn trigram_key(c: &[char]) -> u64 {
     (u64::from(c[0]) << 42) | (u64::from(c[1]) << 21) | u64::from(c[2])
 }
 
+/// The short `terms` of a query (folded as words are), to test words and columns against.
+///
+/// A prompt may hold thousands of short terms: one substring search per term and word took
+/// seconds for a 10,000-character prompt of rare 2-character words, so past a few terms one
+/// Aho-Corasick automaton tests all of them in one pass (milliseconds). For a few terms the
+/// plain substring searches are faster than the automaton's per-call setup.
+pub(crate) enum ShortMatcher {
+    Few(Vec<memchr::memmem::Finder<'static>>),
+    Many(aho_corasick::AhoCorasick),
+}
+
+/// Up to this many short terms are searched one by one.
+const FEW_SHORT_TERMS: usize = 8;
+
+impl ShortMatcher {
+    pub(crate) fn new(terms: &[String]) -> Result<ShortMatcher> {
+        let folded: Vec<String> = terms
+            .iter()
+            .map(|t| {
+                let mut f = String::new();
+                fold_into(t, &mut f);
+                f
+            })
+            .collect();
+        if folded.len() <= FEW_SHORT_TERMS {
+            return Ok(ShortMatcher::Few(
+                folded
+                    .iter()
+                    .map(|t| memchr::memmem::Finder::new(t.as_bytes()).into_owned())
+                    .collect(),
+            ));
+        }
+        aho_corasick::AhoCorasick::new(&folded)
+            .map(ShortMatcher::Many)
+            .map_err(|e| Error::BadRequest(format!("query has too many short terms: {e}")))
+    }
+
+    /// Whether `hay` (folded) holds one of the terms.
+    pub(crate) fn is_match(&self, hay: &str) -> bool {
+        match self {
+            ShortMatcher::Few(finders) => finders.iter().any(|f| f.find(hay.as_bytes()).is_some()),
+            ShortMatcher::Many(automaton) => automaton.is_match(hay.as_bytes()),
+        }
+    }
+}
+
 /// How often `needle` occurs in `hay`, overlaps included (`aa` is twice in `aaa`).
 fn occurrences(hay: &str, needle: &str) -> u32 {
     let step = needle.chars().next().map_or(1, char::len_utf8);
@@ -340,19 +386,21 @@ impl WordIndex {
         short: &[String],
         w: &Window,
         limit: usize,
-    ) -> Vec<(String, f64)> {
+    ) -> Result<Vec<(String, f64)>> {
         let Some(filter) = self.filter(w) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let mut out = self.ranked(long, &filter, limit);
         if !short.is_empty() && out.len() < limit {
             let have: rustc_hash::FxHashSet<u32> = out.iter().map(|(s, _)| *s).collect();
-            let rest = self.newest_with(short, &filter, &have, limit - out.len());
+            let matcher = ShortMatcher::new(short)?;
+            let rest = self.newest_with(&matcher, &filter, &have, limit - out.len());
             out.extend(rest.into_iter().map(|s| (s, 0.0)));
         }
-        out.into_iter()
+        Ok(out
+            .into_iter()
             .map(|(slot, score)| (self.docs[slot as usize].id.to_string(), score))
-            .collect()
+            .collect())
     }
 
     /// The window's filter in label ids; `None` when a label matches no document.
@@ -436,23 +484,15 @@ impl WordIndex {
     /// Documents of the window holding any short term, not in `have`, newest first.
     fn newest_with(
         &self,
-        terms: &[String],
+        matcher: &ShortMatcher,
         filter: &Filter,
         have: &rustc_hash::FxHashSet<u32>,
         limit: usize,
     ) -> Vec<u32> {
-        let folded: Vec<String> = terms
-            .iter()
-            .map(|t| {
-                let mut f = String::new();
-                fold_into(t, &mut f);
-                f
-            })
-            .collect();
         let mut mark = vec![false; self.docs.len()];
         let mut found: Vec<u32> = Vec::new();
         for (w, word) in self.words.iter().enumerate() {
-            if !folded.iter().any(|t| word.contains(t.as_str())) {
+            if !matcher.is_match(word) {
                 continue;
             }
             for (slot, _) in &self.postings[w] {
@@ -539,7 +579,7 @@ impl WordCache {
             match guard.as_ref() {
                 None => return Ok(None),
                 Some(ix) if ix.version == version => {
-                    return Ok(Some(ix.search(long, short, w, limit)))
+                    return ix.search(long, short, w, limit).map(Some)
                 }
                 Some(_) => {}
             }
@@ -566,7 +606,10 @@ impl WordCache {
             }
         }
         let guard = self.slot.read().unwrap_or_else(|p| p.into_inner());
-        Ok(guard.as_ref().map(|ix| ix.search(long, short, w, limit)))
+        guard
+            .as_ref()
+            .map(|ix| ix.search(long, short, w, limit))
+            .transpose()
     }
 
     /// Loads the copy in the background unless it is loaded or loading (no-op outside a
@@ -890,6 +933,32 @@ mod tests {
             titles(search(&[], &["회의", "pr"], &late)),
             vec!["PR review", "prune 회의"]
         );
+
+        // The FTS5 path (used while the copy loads) answers the same lists, also for a prompt
+        // of thousands of rare short terms (one matcher for all of them).
+        let fts_path = |query: &str, w: &Window| {
+            titles(
+                store
+                    .read_blocking(|c| crate::memory::search::keyword(c, query, w, 10))
+                    .unwrap(),
+            )
+        };
+        assert_eq!(
+            fts_path("review 회의 pr", &everything()),
+            vec!["PR review", "prune 회의", "회의록을 정리했다"]
+        );
+        assert_eq!(fts_path("회의 PR", &late), vec!["PR review", "prune 회의"]);
+        let mut many: Vec<String> = (0..3000u32)
+            .map(|i| {
+                let c = |k: u32| char::from_u32(0xAC00 + (i * 7 + k) % 11172).unwrap_or('가');
+                format!("{}{}", c(0), c(5000))
+            })
+            .collect();
+        many.push("회의".into());
+        let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let expected = vec!["prune 회의", "회의록을 정리했다"];
+        assert_eq!(titles(search(&[], &many_refs, &everything())), expected);
+        assert_eq!(fts_path(&many.join(" "), &everything()), expected);
 
         // More changed rows than the watch keeps: the copy is dropped, to be loaded afresh.
         store
