@@ -17,9 +17,9 @@
 //! its default weights, exactly (checked against FTS5 in the tests below).
 //!
 //! Terms of 1–2 characters (which trigrams cannot find) match any word that contains them and
-//! rank after the BM25 matches, newest first; per character pair the index keeps the words
-//! containing it, so a 2-character term finds its words by one look-up (a pass over every
-//! distinct word took 10–35 ms at 100,000 observations, on most Korean prompts).
+//! rank after the BM25 matches, newest first; per character pair and per character the index
+//! keeps the words containing it, so such a term finds its words by one look-up (a pass over
+//! every distinct word took 10–35 ms at 100,000 observations, on most Korean prompts).
 //!
 //! The copy stays current through the store's row-keeping watch of `observations`
 //! ([`crate::store::Store::watch_rows`]): a search first re-reads the rows committed writes
@@ -40,10 +40,15 @@ use super::store::Window;
 use crate::error::{Error, Result};
 use crate::store::{ChangedRows, Store, TableWatch};
 
-/// Observations above which searches stay on the FTS5 path. The copy takes ≈ 1.4 KB per
-/// observation (measured: 155 MB of RSS for 110,000 observations holding 224,000 distinct
-/// words, most of it postings and the trigram and pair lists), so the bound keeps it under
-/// ≈ 450 MB in an app's main process; past it searches are slower (≈ 20–60 ms), not wrong.
+/// Observations above which searches stay on the FTS5 path. The copy takes ≈ 1.7 KB per
+/// observation (measured: 180 MB of RSS for 110,000 observations holding 224,000 distinct
+/// words, most of it postings and the trigram, pair and character lists), so the bound keeps
+/// it near 500 MB at most in an app's main process; past it searches are slower (≈ 20–60 ms),
+/// not different.
+///
+/// Measured and not kept: the word texts once instead of twice (ids by hash) and no
+/// per-character lists saved 28 MB at 110k observations but made the keyword search's p50
+/// 0.5–1 ms slower in alternating runs (allocation layout, not more work).
 pub const MAX_INDEXED_ROWS: i64 = 300_000;
 
 /// FTS5's `bm25()` constants.
@@ -119,21 +124,14 @@ impl ShortMatcher {
     }
 }
 
-/// The key of a word in [`WordIndex::word_ids`].
-fn word_hash(word: &str) -> u64 {
-    // Tests force collisions with these words (64-bit collisions cannot be found on demand).
-    #[cfg(test)]
-    if word.starts_with("zzcollide") {
-        return 42;
+/// A 1- or 2-character string as one number, apart from every [`trigram_key`] (bit 63 set;
+/// bit 62 for a single character).
+fn short_key(c: &[char]) -> u64 {
+    match c {
+        [a] => (3 << 62) | u64::from(*a),
+        [a, b, ..] => (1 << 63) | (u64::from(*a) << 21) | u64::from(*b),
+        [] => 1 << 63,
     }
-    let mut h = FxHasher::default();
-    word.hash(&mut h);
-    h.finish()
-}
-
-/// Two characters as one number.
-fn pair_key(c: &[char]) -> u64 {
-    (u64::from(c[0]) << 21) | u64::from(c[1])
 }
 
 /// How often `needle` occurs in `hay`, overlaps included (`aa` is twice in `aaa`).
@@ -221,19 +219,15 @@ pub struct WordIndex {
     total_len: u64,
     /// Slots whose postings are dead (compacted away past a bound).
     dead: usize,
-    /// Word ids by the word's 64-bit hash (the text lives once, in `words`); the rare word
-    /// whose hash another word already has goes to `collided`.
-    word_ids: FxHashMap<u64, u32>,
-    collided: FxHashMap<Box<str>, u32>,
+    word_ids: FxHashMap<Box<str>, u32>,
     words: Vec<Box<str>>,
     /// Per word: `(slot, count)` of the documents holding it.
     postings: Vec<Vec<(u32, u32)>>,
     /// Per trigram: the words containing it.
     trigrams: FxHashMap<u64, Vec<u32>>,
-    /// Per character pair ([`pair_key`]): the words containing it, so that a 2-character term
-    /// finds its words without a pass over every word. (1-character terms, rare in prompts,
-    /// still take that pass: a list per character cost 14 MB at 100,000 observations.)
-    pairs: FxHashMap<u64, Vec<u32>>,
+    /// Per character pair and per character ([`short_key`]): the words containing it, so
+    /// that a 1–2-character term finds its words without a pass over every word.
+    short: FxHashMap<u64, Vec<u32>>,
     labels: FxHashMap<Box<str>, u32>,
 }
 
@@ -256,12 +250,6 @@ impl WordIndex {
                 return Err(Error::Closed);
             }
         }
-        // The lists grew by doubling: give the spare half back (up to half of the copy's
-        // memory; a few milliseconds at 100,000 observations).
-        ix.postings.iter_mut().for_each(Vec::shrink_to_fit);
-        ix.trigrams.values_mut().for_each(Vec::shrink_to_fit);
-        ix.pairs.values_mut().for_each(Vec::shrink_to_fit);
-        ix.docs.shrink_to_fit();
         Ok(ix)
     }
 
@@ -275,21 +263,10 @@ impl WordIndex {
     }
 
     fn word_id(&mut self, word: &str) -> u32 {
-        let hash = word_hash(word);
-        let taken = match self.word_ids.get(&hash) {
-            Some(id) if *self.words[*id as usize] == *word => return *id,
-            Some(_) => match self.collided.get(word) {
-                Some(id) => return *id,
-                None => true,
-            },
-            None => false,
-        };
-        let id = self.words.len() as u32;
-        if taken {
-            self.collided.insert(word.into(), id);
-        } else {
-            self.word_ids.insert(hash, id);
+        if let Some(id) = self.word_ids.get(word) {
+            return *id;
         }
+        let id = self.words.len() as u32;
         let chars: Vec<char> = word.chars().collect();
         for w in chars.windows(3) {
             let list = self.trigrams.entry(trigram_key(w)).or_default();
@@ -298,12 +275,15 @@ impl WordIndex {
             }
         }
         // A list only ever receives this word's id last, so `last()` is enough to dedupe.
-        for pair in chars.windows(2) {
-            let list = self.pairs.entry(pair_key(pair)).or_default();
+        let pairs = chars.windows(2).map(short_key);
+        let singles = chars.chunks(1).map(short_key);
+        for key in pairs.chain(singles) {
+            let list = self.short.entry(key).or_default();
             if list.last() != Some(&id) {
                 list.push(id);
             }
         }
+        self.word_ids.insert(word.into(), id);
         self.words.push(word.into());
         self.postings.push(Vec::new());
         id
@@ -445,7 +425,7 @@ impl WordIndex {
         let mut out = self.ranked(long, &filter, limit);
         if !short.is_empty() && out.len() < limit {
             let have: rustc_hash::FxHashSet<u32> = out.iter().map(|(s, _)| *s).collect();
-            let rest = self.newest_with(short, &filter, &have, limit - out.len())?;
+            let rest = self.newest_with(short, &filter, &have, limit - out.len());
             out.extend(rest.into_iter().map(|s| (s, 0.0)));
         }
         Ok(out
@@ -532,37 +512,25 @@ impl WordIndex {
         hits
     }
 
-    /// Documents of the window holding any short term (1–2 characters), not in `have`,
-    /// newest first.
+    /// Documents of the window holding any short term (folded, 1–2 characters), not in
+    /// `have`, newest first.
     fn newest_with(
         &self,
         terms: &[String],
         filter: &Filter,
         have: &rustc_hash::FxHashSet<u32>,
         limit: usize,
-    ) -> Result<Vec<u32>> {
-        let mut words: Vec<u32> = Vec::new();
-        let mut singles: Vec<String> = Vec::new();
-        let mut folded = String::new();
-        for term in terms {
-            fold_into(term, &mut folded);
-            let chars: Vec<char> = folded.chars().collect();
-            if chars.len() == 2 {
-                words.extend(self.pairs.get(&pair_key(&chars)).into_iter().flatten());
-            } else {
-                singles.push(term.clone());
-            }
-        }
-        if !singles.is_empty() {
-            let matcher = ShortMatcher::new(&singles)?;
-            words.extend(
-                (0..self.words.len() as u32).filter(|w| matcher.is_match(&self.words[*w as usize])),
-            );
-        }
+    ) -> Vec<u32> {
         let mut mark = vec![false; self.docs.len()];
         let mut found: Vec<u32> = Vec::new();
+        let mut folded = String::new();
+        let words = terms.iter().flat_map(|t| {
+            fold_into(t, &mut folded);
+            let chars: Vec<char> = folded.chars().collect();
+            self.short.get(&short_key(&chars)).into_iter().flatten()
+        });
         for w in words {
-            let w = w as usize;
+            let w = *w as usize;
             for (slot, _) in &self.postings[w] {
                 let s = *slot as usize;
                 if !mark[s] && !have.contains(slot) && self.admits(*slot, filter) {
@@ -581,7 +549,7 @@ impl WordIndex {
         }
         found.sort_unstable_by_key(key);
         found.truncate(limit);
-        Ok(found)
+        found
     }
 
     /// Observations in the copy.
@@ -947,30 +915,6 @@ mod tests {
                 .unwrap();
             assert_eq!(copy.unwrap(), scan, "{query:?} limit {limit}");
         }
-    }
-
-    /// Words whose hashes collide keep their own ids, also when met again.
-    #[test]
-    fn colliding_words_stay_apart() {
-        let mut ix = WordIndex::default();
-        let a = ix.word_id("zzcollide1");
-        let b = ix.word_id("zzcollide2");
-        let c = ix.word_id("zzcollide3");
-        assert_eq!(
-            (a, b, c),
-            (0, 1, 2),
-            "three words, three ids, whatever their hashes"
-        );
-        assert_eq!(
-            (
-                ix.word_id("zzcollide2"),
-                ix.word_id("zzcollide1"),
-                ix.word_id("zzcollide3")
-            ),
-            (1, 0, 2)
-        );
-        assert_eq!(ix.word_id("plain"), 3);
-        assert_eq!(ix.words.len(), 4);
     }
 
     #[test]
