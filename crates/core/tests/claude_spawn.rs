@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use enttok_core::testing::wait_final;
-use enttok_core::{Backend, Config, Subscription};
+use enttok_core::testing::{alive, drain_until_quiet as drain, wait_final_json as final_json};
+use enttok_core::{Backend, Config};
 use serde_json::{json, Value};
 
 const INIT: &str = r#"{"type":"system","subtype":"init","cwd":"/home/dev/project","session_id":"1d1e46f9-35c7-4834-b529-846d5bb82288","tools":["Bash","Read"],"mcp_servers":[],"model":"claude-opus-4-5-20251101","permissionMode":"default","claude_code_version":"2.1.7","uuid":"99724e0b-d1e8-4b06-a504-11672c2be669"}"#;
@@ -67,19 +67,6 @@ fn printf_lines(lines: &[&str]) -> String {
         .collect()
 }
 
-/// The final job as its contract JSON.
-async fn final_json(backend: &Backend, job_id: &str) -> Value {
-    serde_json::to_value(wait_final(backend, job_id).await).unwrap()
-}
-
-async fn drain(sub: &mut Subscription) -> Vec<Value> {
-    let mut out = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(150), sub.recv()).await {
-        out.push(serde_json::from_str(&e).unwrap());
-    }
-    out
-}
-
 async fn job_events(backend: &Backend, job_id: &str) -> Vec<(String, String)> {
     backend
         .list_job_events(job_id)
@@ -88,17 +75,6 @@ async fn job_events(backend: &Backend, job_id: &str) -> Vec<(String, String)> {
         .into_iter()
         .map(|e| (e.level, e.message))
         .collect()
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie still has /proc/<pid>; it counts as gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        }
-        Err(_) => false,
-    }
 }
 
 async fn wait_gone(pid: i32, limit: Duration) -> bool {

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{Local, NaiveDate, TimeZone};
-use enttok_core::{Backend, Config, Subscription};
+use enttok_core::testing::{alive, drain_until_quiet as drain, wait_final_json as wait_final};
+use enttok_core::{Backend, Config};
 use serde_json::{json, Value};
 
 /// The fake gh: `$D/auth.json` (or `$D/auth.mode`) answers `auth status`, `$D/authored.json`
@@ -245,39 +246,6 @@ async fn set_repos(env: &Env, repos: Value) {
         .update_settings(&json!({ "github_repo_paths": repos }))
         .await
         .unwrap();
-}
-
-async fn wait_final(backend: &Backend, job_id: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let job = serde_json::to_value(backend.get_job(job_id).await.unwrap()).unwrap();
-        if ["succeeded", "failed", "canceled"].contains(&job["status"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "job did not finish: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn drain(sub: &mut Subscription) -> Vec<Value> {
-    let mut out = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(150), sub.recv()).await {
-        out.push(serde_json::from_str(&e).unwrap());
-    }
-    out
-}
-
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z')
-        }
-        Err(_) => false,
-    }
 }
 
 async fn wait_pid_file(path: &Path) -> i32 {

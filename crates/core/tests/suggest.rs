@@ -12,7 +12,8 @@ use chrono::{Local, NaiveDate, TimeZone, Utc};
 use enttok_core::suggest::memory_link::MemoryRef;
 use enttok_core::suggest::prompt::{assemble, format_activities, time_label, PromptInput};
 use enttok_core::suggest::{StreamItem, DEFAULT_SUMMARIZE_PROMPT};
-use enttok_core::{Backend, Config, Subscription};
+use enttok_core::testing::{drain_until_quiet as drain, wait_final_json as wait_final};
+use enttok_core::{Backend, Config};
 use rusqlite::params;
 use serde_json::{json, Value};
 
@@ -558,29 +559,6 @@ fn the_formatter_matches_the_app_byte_for_byte() {
     }
     assert!(DEFAULT_SUMMARIZE_PROMPT.starts_with("오늘 한 일을 요약해줘.\n\n## 링크 규칙\n"));
     assert!(DEFAULT_SUMMARIZE_PROMPT.ends_with("- 각 항목은 불릿 포인트로 작성"));
-}
-
-async fn wait_final(backend: &Backend, job_id: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let job = serde_json::to_value(backend.get_job(job_id).await.unwrap()).unwrap();
-        if ["succeeded", "failed", "canceled"].contains(&job["status"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "job did not finish: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn drain(sub: &mut Subscription) -> Vec<Value> {
-    let mut out = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(150), sub.recv()).await {
-        out.push(serde_json::from_str(&e).unwrap());
-    }
-    out
 }
 
 #[tokio::test]

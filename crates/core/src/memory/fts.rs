@@ -20,7 +20,7 @@ use crate::error::Result;
 
 /// The searchable text of one observation, in the FTS table's column order: `title`,
 /// `narrative`, `facts`, `concepts` (the lists as their stored JSON).
-pub(crate) type Text = [Option<String>; 4];
+pub(crate) type Text<'a> = [Option<&'a str>; 4];
 
 /// Indexes observation `rowid` (`id`) with `text` as stored (after inserting or updating it).
 ///
@@ -53,7 +53,7 @@ pub(crate) fn remove(conn: &Connection, rowid: i64) -> Result<()> {
     let Some((id, text)) = old else {
         return Ok(());
     };
-    let text: Text = text;
+    let text: [Option<String>; 4] = text;
     conn.prepare_cached(
         "INSERT INTO observations_fts
            (observations_fts, rowid, observation_id, title, narrative, facts, concepts)

@@ -62,7 +62,7 @@ pub(crate) fn migrate(tx: &Transaction<'_>) -> Result<()> {
 }
 
 /// Rewrites `facts`/`concepts` JSON stored with `\uXXXX` escapes as real UTF-8 (before the
-/// FTS index exists, so no trigger sees half-updated rows).
+/// FTS index is built, so that it indexes the rewritten text).
 fn rewrite_escaped_lists(tx: &Transaction<'_>) -> Result<()> {
     let rows: Vec<(i64, Option<String>, Option<String>)> = {
         let mut stmt = tx.prepare(

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use rusqlite::{params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
 
 use super::store::Window;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// RRF's `k` (the original's).
 const RRF_K: f64 = 60.0;
@@ -83,6 +83,52 @@ pub fn keyword(
     Ok(out)
 }
 
+/// The short `terms` of a query (folded as the word index folds), to test columns against.
+///
+/// A prompt may hold thousands of short terms: one substring search per term and column took
+/// 21 s for a 10,000-character prompt of rare 2-character words, so past a few terms one
+/// Aho-Corasick automaton tests all of them in one pass. For a few terms the plain substring
+/// searches are faster than the automaton's per-call setup.
+enum ShortMatcher {
+    Few(Vec<memchr::memmem::Finder<'static>>),
+    Many(aho_corasick::AhoCorasick),
+}
+
+/// Up to this many short terms are searched one by one.
+const FEW_SHORT_TERMS: usize = 8;
+
+impl ShortMatcher {
+    fn new(terms: &[String]) -> Result<ShortMatcher> {
+        let folded: Vec<String> = terms
+            .iter()
+            .map(|t| {
+                let mut f = String::new();
+                super::word_index::fold_into(t, &mut f);
+                f
+            })
+            .collect();
+        if folded.len() <= FEW_SHORT_TERMS {
+            return Ok(ShortMatcher::Few(
+                folded
+                    .iter()
+                    .map(|t| memchr::memmem::Finder::new(t.as_bytes()).into_owned())
+                    .collect(),
+            ));
+        }
+        aho_corasick::AhoCorasick::new(&folded)
+            .map(ShortMatcher::Many)
+            .map_err(|e| Error::BadRequest(format!("query has too many short terms: {e}")))
+    }
+
+    /// Whether `hay` (folded) holds one of the terms.
+    fn is_match(&self, hay: &str) -> bool {
+        match self {
+            ShortMatcher::Few(finders) => finders.iter().any(|f| f.find(hay.as_bytes()).is_some()),
+            ShortMatcher::Many(automaton) => automaton.is_match(hay.as_bytes()),
+        }
+    }
+}
+
 /// Observations of the window (not in `have`) holding any of the short `terms` (folded as
 /// the word index folds), newest first, at most `limit`: the rows are read newest first and
 /// stop as soon as enough match.
@@ -93,7 +139,7 @@ fn newest_with_short(
     have: &HashSet<String>,
     limit: usize,
 ) -> Result<Vec<String>> {
-    let matcher = super::word_index::ShortMatcher::new(terms)?;
+    let matcher = ShortMatcher::new(terms)?;
     let mut args = Vec::new();
     let filter = w.sql(&mut args);
     let sql = format!(

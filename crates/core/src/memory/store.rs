@@ -1,10 +1,12 @@
-//! The SQL of the memory tables. Every write of one observation touches `observations` (the
-//! FTS row follows by trigger), its ledger row and its vectors inside the caller's transaction
-//! or savepoint, so they commit together or not at all.
+//! The SQL of the memory tables. Every write of one observation touches `observations`, its
+//! FTS row (`super::fts`), its ledger row and its vectors inside the caller's transaction or
+//! savepoint, so they commit together or not at all.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
+use rusqlite::{
+    params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension, ToSql,
+};
 
 use super::observation::{encode_list, Draft, Observation, Summary, COLUMNS};
 use crate::error::Result;
@@ -53,28 +55,18 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
         }
     }
     let id = new_id();
-    let text = draft_text(draft);
+    let lists = Lists::of(draft);
+    let mut args: Vec<&dyn ToSql> = vec![&id];
+    args.extend(content(draft, &lists));
+    args.push(&now);
     conn.prepare_cached(
         "INSERT INTO observations (observation_id, title, narrative, facts, concepts, type,
            source, source_event_id, project_path, event_time, event_ts, created_at, updated_at,
            embedding_version, chroma_synced)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, NULL, 0)",
     )?
-    .execute(params![
-        id,
-        draft.title,
-        draft.narrative,
-        text[2],
-        text[3],
-        draft.kind,
-        draft.source,
-        draft.source_event_id,
-        draft.project_path,
-        draft.event_time,
-        draft.event_ts,
-        now,
-    ])?;
-    super::fts::insert(conn, conn.last_insert_rowid(), &id, &text)?;
+    .execute(args.as_slice())?;
+    super::fts::insert(conn, conn.last_insert_rowid(), &id, &lists.text(draft))?;
     if let Some((source_type, source_id)) = &draft.ledger {
         conn.prepare_cached(
             "INSERT INTO observation_sources (source_type, source_id, observation_id, created_at)
@@ -88,8 +80,10 @@ pub fn upsert(conn: &Connection, draft: &Draft) -> Result<Stored> {
 }
 
 fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Result<Stored> {
-    let facts = encode_list(&d.facts);
-    let concepts = encode_list(&d.concepts);
+    let lists = Lists::of(d);
+    let fields = content(d, &lists);
+    let mut args: Vec<&dyn ToSql> = vec![&id];
+    args.extend(fields);
     // Asked first, so that an unchanged item (most items of a repeated sync) writes nothing.
     let changed: Option<(i64, bool)> = conn
         .prepare_cached(
@@ -99,22 +93,7 @@ fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Resul
                AND concepts IS ?5 AND type IS ?6 AND source IS ?7 AND source_event_id IS ?8
                AND project_path IS ?9 AND event_time IS ?10 AND event_ts IS ?11)",
         )?
-        .query_row(
-            params![
-                id,
-                d.title,
-                d.narrative,
-                facts,
-                concepts,
-                d.kind,
-                d.source,
-                d.source_event_id,
-                d.project_path,
-                d.event_time,
-                d.event_ts,
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row(args.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((rowid, text_changed)) = changed else {
         return Ok(Stored::Unchanged(id.to_string()));
@@ -122,6 +101,9 @@ fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Resul
     if text_changed {
         super::fts::remove(conn, rowid)?;
     }
+    let mut args: Vec<&dyn ToSql> = vec![&rowid];
+    args.extend(fields);
+    args.push(&now);
     conn.prepare_cached(
         "UPDATE observations SET title = ?2, narrative = ?3, facts = ?4, concepts = ?5,
            type = ?6, source = ?7, source_event_id = ?8, project_path = ?9,
@@ -129,22 +111,9 @@ fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Resul
            embedding_version = NULL
          WHERE rowid = ?1",
     )?
-    .execute(params![
-        rowid,
-        d.title,
-        d.narrative,
-        facts,
-        concepts,
-        d.kind,
-        d.source,
-        d.source_event_id,
-        d.project_path,
-        d.event_time,
-        d.event_ts,
-        now,
-    ])?;
+    .execute(args.as_slice())?;
     if text_changed {
-        super::fts::insert(conn, rowid, id, &draft_text(d))?;
+        super::fts::insert(conn, rowid, id, &lists.text(d))?;
     }
     // The old vectors describe the old content.
     conn.prepare_cached("DELETE FROM observation_vectors WHERE observation_id = ?1")?
@@ -152,13 +121,45 @@ fn update_if_changed(conn: &Connection, id: &str, d: &Draft, now: &str) -> Resul
     Ok(Stored::Updated(id.to_string()))
 }
 
-/// The searchable text of a draft, as stored (lists as their JSON).
-fn draft_text(d: &Draft) -> super::fts::Text {
+/// A draft's `facts` and `concepts` as stored (JSON text, or NULL when empty).
+struct Lists {
+    facts: Option<String>,
+    concepts: Option<String>,
+}
+
+impl Lists {
+    fn of(d: &Draft) -> Lists {
+        Lists {
+            facts: encode_list(&d.facts),
+            concepts: encode_list(&d.concepts),
+        }
+    }
+
+    /// The searchable text of `d`, as stored.
+    fn text<'a>(&'a self, d: &'a Draft) -> super::fts::Text<'a> {
+        [
+            Some(&d.title),
+            Some(&d.narrative),
+            self.facts.as_deref(),
+            self.concepts.as_deref(),
+        ]
+    }
+}
+
+/// The ten content columns of an observation, `title` to `event_ts`, in the order every
+/// statement here binds them (`?2` to `?11`).
+fn content<'a>(d: &'a Draft, lists: &'a Lists) -> [&'a dyn ToSql; 10] {
     [
-        Some(d.title.clone()),
-        Some(d.narrative.clone()),
-        encode_list(&d.facts),
-        encode_list(&d.concepts),
+        &d.title,
+        &d.narrative,
+        &lists.facts,
+        &lists.concepts,
+        &d.kind,
+        &d.source,
+        &d.source_event_id,
+        &d.project_path,
+        &d.event_time,
+        &d.event_ts,
     ]
 }
 

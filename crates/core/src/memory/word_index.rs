@@ -78,52 +78,6 @@ fn trigram_key(c: &[char]) -> u64 {
     (u64::from(c[0]) << 42) | (u64::from(c[1]) << 21) | u64::from(c[2])
 }
 
-/// The short `terms` of a query (folded as words are), to test words and columns against.
-///
-/// A prompt may hold thousands of short terms: one substring search per term and word took
-/// seconds for a 10,000-character prompt of rare 2-character words, so past a few terms one
-/// Aho-Corasick automaton tests all of them in one pass (milliseconds). For a few terms the
-/// plain substring searches are faster than the automaton's per-call setup.
-pub(crate) enum ShortMatcher {
-    Few(Vec<memchr::memmem::Finder<'static>>),
-    Many(aho_corasick::AhoCorasick),
-}
-
-/// Up to this many short terms are searched one by one.
-const FEW_SHORT_TERMS: usize = 8;
-
-impl ShortMatcher {
-    pub(crate) fn new(terms: &[String]) -> Result<ShortMatcher> {
-        let folded: Vec<String> = terms
-            .iter()
-            .map(|t| {
-                let mut f = String::new();
-                fold_into(t, &mut f);
-                f
-            })
-            .collect();
-        if folded.len() <= FEW_SHORT_TERMS {
-            return Ok(ShortMatcher::Few(
-                folded
-                    .iter()
-                    .map(|t| memchr::memmem::Finder::new(t.as_bytes()).into_owned())
-                    .collect(),
-            ));
-        }
-        aho_corasick::AhoCorasick::new(&folded)
-            .map(ShortMatcher::Many)
-            .map_err(|e| Error::BadRequest(format!("query has too many short terms: {e}")))
-    }
-
-    /// Whether `hay` (folded) holds one of the terms.
-    pub(crate) fn is_match(&self, hay: &str) -> bool {
-        match self {
-            ShortMatcher::Few(finders) => finders.iter().any(|f| f.find(hay.as_bytes()).is_some()),
-            ShortMatcher::Many(automaton) => automaton.is_match(hay.as_bytes()),
-        }
-    }
-}
-
 /// A 1- or 2-character string as one number, apart from every [`trigram_key`] (bit 63 set;
 /// bit 62 for a single character).
 fn short_key(c: &[char]) -> u64 {

@@ -163,8 +163,13 @@ impl Snapshot {
     /// Builds a snapshot from notes (sorted here).
     pub fn build(mut notes: Vec<Arc<NoteEntry>>) -> Snapshot {
         notes.sort_by(|a, b| a.order.cmp(&b.order));
-        let (titles, title_bounds) = Snapshot::titles(&notes);
         let words = WordIndex::build(&notes);
+        Snapshot::assemble(notes, words)
+    }
+
+    /// A snapshot of sorted `notes` with their word index.
+    fn assemble(notes: Vec<Arc<NoteEntry>>, words: WordIndex) -> Snapshot {
+        let (titles, title_bounds) = Snapshot::titles(&notes);
         Snapshot {
             mtimes: notes.iter().map(|n| n.mtime_ms).collect(),
             notes,
@@ -206,16 +211,8 @@ impl Snapshot {
                 added.push(k);
             }
         }
-        let (titles, title_bounds) = Snapshot::titles(&notes);
         let words = self.words.with_changes(&remap, &notes, &added);
-        Snapshot {
-            mtimes: notes.iter().map(|n| n.mtime_ms).collect(),
-            notes,
-            titles,
-            title_bounds,
-            words,
-            token_scores: Default::default(),
-        }
+        Snapshot::assemble(notes, words)
     }
 
     /// The note with this relative path.
